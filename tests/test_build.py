@@ -1,0 +1,92 @@
+"""The book pipeline without executing notebooks: parameters, recording, regression check, catalog."""
+import json
+import re
+
+import pytest
+
+from xalign_utils import build, record as rec
+from xalign_utils.catalog import catalog_markdown, read_methods
+
+NOTEBOOKS = sorted((build.ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_toc_lists_notebooks_that_exist():
+    assert build.notebooks()[0] == "00_measuring_alignment"
+    for f in build.toc_files():
+        assert (build.ROOT / f"{f}.md").exists() or (build.ROOT / f"{f}.ipynb").exists(), f
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_committed_clean_with_a_parameters_cell(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "strip outputs"
+    params = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(params) == 1
+    if not path.stem.startswith("_"):
+        assert {"preset", "seed", "langs", "model"} <= set(build.notebook_parameters(path.stem))
+
+
+@pytest.mark.parametrize("overrides,match", [
+    ({"lang": ["en"]}, "unknown parameter lang for 00_measuring_alignment; it takes: preset, seed, langs"),
+    ({"langs": "en,fi"}, "parameter langs of 00_measuring_alignment must be a list"),
+    ({"seed": "one"}, "parameter seed of 00_measuring_alignment must be an int"),
+    ({"langs": ["en", "xx"]}, "unknown language 'xx'"),
+    ({"preset": "huge"}, "unknown preset 'huge'"),
+])
+def test_bad_parameters_are_refused_before_compute(overrides, match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        build.validate_parameters("00_measuring_alignment", overrides)
+
+
+def test_good_parameters_merge_with_defaults():
+    params = build.validate_parameters("00_measuring_alignment", {"langs": ["en", "fi", "tr"], "seed": 1})
+    assert params["langs"] == ["en", "fi", "tr"] and params["seed"] == 1 and params["preset"] == "ci"
+
+
+def test_record_writes_metrics_json(tmp_path, monkeypatch):
+    path = tmp_path / "m.json"
+    monkeypatch.setenv("XALIGN_METRICS_PATH", str(path))
+    rec.record("a_metric", 0.5)
+    rec.record("b_metric", 12.0, tol=0.1)
+    got = json.loads(path.read_text())
+    assert got == {"a_metric": {"value": 0.5, "tol": 0.03}, "b_metric": {"value": 12.0, "tol": 0.1}}
+    assert repr(rec.Formatted(0.12345, ".3f")) == "0.123"
+    with pytest.raises(ValueError, match="must be finite"):
+        rec.record("c", float("nan"))
+
+
+def test_check_fails_with_a_readable_drift_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
+    monkeypatch.setattr(build, "reference_file", lambda preset, stem: tmp_path / "ref" / preset / f"{stem}.json")
+    stem = build.notebooks()[0]
+    now = build.metrics_file("ci", stem)
+    now.parent.mkdir(parents=True)
+    now.write_text(json.dumps({"p1": {"value": 0.30, "tol": 0.03}, "gap": {"value": 0.1, "tol": 0.03}}))
+    assert build.check("ci", update=True) == 0  # accept as reference
+    assert build.check("ci") == 0
+    now.write_text(json.dumps({"p1": {"value": 0.40, "tol": 0.03}, "gap": {"value": 0.11, "tol": 0.03}}))
+    assert build.check("ci") == 1
+    out = capsys.readouterr().out
+    assert re.search(r"p1\s+0\.3000\s+0\.4000\s+0\.1000\s+0\.0300\s+DRIFT", out)
+    assert re.search(r"gap\s+0\.1000\s+0\.1100\s+0\.0100\s+0\.0300\s+ok", out)
+    now.write_text(json.dumps({"p1": {"value": 0.30, "tol": 0.03}}))
+    assert build.check("ci") == 1 and "MISSING" in capsys.readouterr().out
+
+
+def test_input_hash_changes_with_the_notebook_and_parameters():
+    stem = build.notebooks()[0]
+    a = build.input_hash(stem, {"preset": "ci"})
+    assert a == build.input_hash(stem, {"preset": "ci"})
+    assert a != build.input_hash(stem, {"preset": "ci", "langs": ["en", "de"]})
+
+
+def test_method_catalog_cites_every_method():
+    rows = read_methods(build.ROOT / "book" / "methods.csv")
+    bib = (build.ROOT / "book" / "references.bib").read_text()
+    keys = set(re.findall(r"^@\w+\{([^,]+),", bib, flags=re.M))
+    assert len(rows) >= 40
+    assert {r["key"] for r in rows} <= keys
+    table = catalog_markdown(build.ROOT / "book" / "methods.csv", build.notebooks())
+    assert table.count("{cite:p}") == len(rows)
+    assert "{doc}`../notebooks/00_measuring_alignment`" in table

@@ -1,0 +1,119 @@
+"""The vendored data and its splits: counts, alignment by key, no leakage, clear errors."""
+import shutil
+
+import pytest
+
+from xalign_utils import data
+from xalign_utils.languages import UnknownLanguageError, available
+from xalign_utils.presets import PRESETS, UnknownPresetError, get_preset
+
+# Deduplicated paragraphs per language and split (README, "Data and splits").
+ROWS = {
+    "en": (4833, 8547, 27453), "de": (4490, 7561, 24272), "es": (4163, 6276, 21115),
+    "fr": (4449, 6622, 23652), "ru": (3507, 3971, 15055), "zh": (3808, 4292, 16849),
+    "ja": (3193, 3056, 12439), "ko": (3245, 2976, 12289), "hi": (1142, 610, 3450),
+    "tr": (3590, 4283, 16128), "fi": (3154, 2179, 11124), "id": (3937, 4477, 17878),
+    "vi": (2756, 2625, 10729),
+}
+CI = PRESETS["ci"].langs
+
+
+@pytest.mark.parametrize("lang", sorted(ROWS))
+def test_rows_per_language_and_split(lang):
+    got = tuple(len(data.corpus(lang, split)[1]) for split in data.SPLITS)
+    assert got == ROWS[lang]
+
+
+def test_eval_split_has_1000_paragraphs_in_every_ci_language():
+    par = data.parallel(CI, "eval")
+    assert len(par["key"]) >= data.EVAL_MIN_ROWS
+    assert len(data.parallel(CI, "parallel")["key"]) > 500
+
+
+def test_parallel_rows_are_aligned_by_key():
+    par = data.parallel(("en", "de", "hi"), "parallel")
+    for lang in ("en", "de", "hi"):
+        rows = data.lohelp_rows(lang)
+        assert all(rows[k] == t for k, t in zip(par["key"], par[lang]))
+        assert len(set(par[lang])) == len(par[lang])  # no text repeats within a language
+
+
+def test_splits_are_by_whole_pages_and_eval_never_leaks():
+    splits = data.page_splits()
+    for lang in CI:
+        pages = {split: {data.page_of(k) for k in data.corpus(lang, split)[0]} for split in data.SPLITS}
+        assert not pages["eval"] & (pages["pretrain"] | pages["parallel"])
+        assert not pages["parallel"] & pages["pretrain"]
+        assert all(splits[p] == s for s, ps in pages.items() for p in ps)
+        eval_texts = set(data.corpus(lang, "eval")[1])
+        assert not eval_texts & set(data.corpus(lang, "pretrain")[1])
+        assert not eval_texts & set(data.corpus(lang, "parallel")[1])
+        assert not eval_texts & set(data.parallel(CI, "parallel")[lang])
+
+
+def test_disjoint_gives_each_page_to_one_language():
+    owners = {}
+    for lang in CI:
+        for key in data.corpus(lang, "pretrain", disjoint=True)[0]:
+            owners.setdefault(data.page_of(key), set()).add(lang)
+    assert owners and all(len(v) == 1 for v in owners.values())
+    assert len(data.corpus("de", "pretrain", disjoint=True)[1]) < len(data.corpus("de", "pretrain")[1])
+
+
+def test_out_of_domain_sets():
+    nt = data.ntrex(["en", "de", "ar"])
+    assert {len(v) for v in nt.values()} == {1997}
+    src, eng = data.tatoeba("ar")
+    assert len(src) == len(eng) == 1000
+    pud = data.conllu("de_pud")
+    assert len(pud) == 1000 and pud[0].sent_id == data.conllu("en_pud")[0].sent_id
+    assert len(data.conllu("en_ewt", "dev")) == 2001
+    s = pud[0]
+    assert len(s.words) == len(s.upos) and {"NOUN", "VERB"} & set(s.upos)
+    pairs = data.dictionary("en", "es")
+    assert len(pairs) == 9210 and all(len(p) == 2 for p in pairs)
+    assert data.dictionary("es", "en")[0] == pairs[0][::-1]
+
+
+def test_registry_lists_every_file_with_licence():
+    reg = data.registry()
+    assert set(reg) == set(data.DATASETS)
+    assert all(row["sha256"] and row["license"] for rows in reg.values() for row in rows)
+
+
+def test_unknown_language_lists_available():
+    with pytest.raises(UnknownLanguageError, match="unknown language 'xx' in lohelp; available: en de"):
+        data.corpus("xx", "eval")
+    with pytest.raises(UnknownLanguageError, match="in lohelp"):
+        data.corpus("ar", "eval")  # Arabic exists only in the out-of-domain sets
+    assert "ar" in available("ntrex")
+
+
+def test_unknown_preset_and_split():
+    with pytest.raises(UnknownPresetError, match="choose one of: ci, book, paper"):
+        get_preset("huge")
+    with pytest.raises(ValueError, match="unknown split 'test'"):
+        data.corpus("en", "test")
+
+
+@pytest.fixture
+def data_copy(tmp_path, monkeypatch):
+    dst = tmp_path / "data"
+    shutil.copytree(data.data_dir(), dst, ignore=shutil.ignore_patterns("dict", "ud", "lohelp"))
+    monkeypatch.setenv("XALIGN_DATA_DIR", str(dst))
+    data.clear_caches()
+    yield dst
+    monkeypatch.undo()
+    data.clear_caches()
+
+
+def test_missing_file_names_path_and_manifest_entry(data_copy):
+    with pytest.raises(data.DataError, match=r"missing data file .*en\.tsv\.gz \(MANIFEST entry 'lohelp/en\.tsv\.gz'\)"):
+        data.corpus("en", "eval")
+
+
+def test_checksum_mismatch_is_refused(data_copy):
+    path = data_copy / "tatoeba" / "tatoeba.deu-eng.deu"
+    path.write_text("tampered\n")
+    with pytest.raises(data.DataError, match="checksum mismatch"):
+        data.tatoeba("de")

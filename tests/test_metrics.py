@@ -1,0 +1,166 @@
+"""Each measure against an independent (loop) computation or a case with a known answer."""
+import numpy as np
+import pytest
+from scipy.stats import skew
+
+from xalign_utils import metrics
+from xalign_utils.evaluate import alignment_table
+from xalign_utils.toy import toy_space
+
+
+def cos(a, b):
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def naive_scores(src, tgt, scoring, k):
+    n = len(src)
+    c = np.array([[cos(src[i], tgt[j]) for j in range(n)] for i in range(n)])
+    if scoring == "cosine":
+        return c
+    r_s = np.array([np.mean(sorted(c[i])[-k:]) for i in range(n)])
+    r_t = np.array([np.mean(sorted(c[:, j])[-k:]) for j in range(n)])
+    if scoring == "csls":
+        return np.array([[2 * c[i, j] - r_s[i] - r_t[j] for j in range(n)] for i in range(n)])
+    return np.array([[c[i, j] / ((r_s[i] + r_t[j]) / 2) for j in range(n)] for i in range(n)])
+
+
+def test_identity_pairs_give_perfect_retrieval(rng):
+    x = rng.normal(size=(50, 8))
+    for scoring in metrics.SCORINGS:
+        assert metrics.retrieval_accuracy(x, x, scoring, k=5) == 1.0
+        assert metrics.mrr(x, x, scoring, k=5) == 1.0
+
+
+def test_random_permutation_is_chance(rng):
+    n = 400
+    x = rng.normal(size=(n, 32))
+    perm = rng.permutation(n)
+    acc = metrics.retrieval_accuracy(x, x[perm])  # correct target at row i is x[i], now elsewhere
+    assert acc == pytest.approx(np.mean(perm == np.arange(n)))
+    assert acc <= 5 / n
+
+
+@pytest.mark.parametrize("scoring", ["cosine", "csls", "margin"])
+def test_retrieval_matches_naive_loops(rng, scoring):
+    src = rng.normal(size=(30, 6))
+    tgt = src + rng.normal(scale=1.2, size=(30, 6))
+    s = naive_scores(src, tgt, scoring, 4)
+    np.testing.assert_allclose(metrics.similarity(src, tgt, scoring, 4), s, atol=1e-12)
+    ranks = [1 + sum(s[i, j] > s[i, i] for j in range(30)) for i in range(30)]
+    assert metrics.retrieval_accuracy(src, tgt, scoring, 4) == pytest.approx(np.mean([r == 1 for r in ranks]))
+    assert metrics.mrr(src, tgt, scoring, 4) == pytest.approx(np.mean([1 / r for r in ranks]))
+
+
+def test_csls_fixes_a_hub():
+    # one target is near every source (a hub): cosine retrieves it for everyone, CSLS discounts it
+    rng = np.random.default_rng(1)
+    common = rng.normal(size=16)
+    src = common + rng.normal(size=(40, 16))
+    tgt = src + 0.8 * rng.normal(size=src.shape)
+    tgt[0] = 3 * common  # near every source
+    assert metrics.retrieval_accuracy(src, tgt, "csls", 5) > metrics.retrieval_accuracy(src, tgt, "cosine", 5)
+
+
+def naive_strong(embs):
+    langs = list(embs)
+    n = len(embs[langs[0]])
+    pool = [(lang, i, embs[lang][i]) for lang in langs for i in range(n)]
+    aps, p1, bias = [], [], []
+    for qi, (ql, qn, qv) in enumerate(pool):
+        cands = [(cos(qv, v), lang, i) for j, (lang, i, v) in enumerate(pool) if j != qi]
+        cands.sort(key=lambda c: -c[0])
+        rel = [(lang != ql and i == qn) for _, lang, i in cands]
+        hits, precs = 0, []
+        for r, is_rel in enumerate(rel, 1):
+            if is_rel:
+                hits += 1
+                precs.append(hits / r)
+        aps.append(np.mean(precs))
+        p1.append(rel[0])
+        bias.append(cands[0][1] == ql and cands[0][2] != qn)
+    return np.mean(aps), np.mean(p1), np.mean(bias)
+
+
+def test_strong_alignment_matches_naive_loops(rng):
+    meaning = rng.normal(size=(12, 5))
+    embs = {lang: meaning + rng.normal(scale=0.9, size=(12, 5)) + off
+            for lang, off in zip("abc", rng.normal(size=(3, 5)))}
+    got = metrics.strong_alignment(embs, chunk=7)
+    m, p, b = naive_strong(embs)
+    assert got["map"] == pytest.approx(m)
+    assert got["p_at_1"] == pytest.approx(p)
+    assert got["same_language_bias"] == pytest.approx(b)
+
+
+def test_toy_space_is_weak_not_strong_until_centred(rng):
+    embs = toy_space(n=200)
+    weak = [metrics.retrieval_accuracy(embs["en"], embs[lang]) for lang in ("de", "ru", "zh")]
+    assert min(weak) == 1.0
+    strong = metrics.strong_alignment(embs)
+    assert strong["p_at_1"] < 0.1 and strong["same_language_bias"] > 0.9
+    centred = {lang: e - e.mean(0) for lang, e in embs.items()}
+    assert metrics.strong_alignment(centred)["p_at_1"] == 1.0
+
+
+def test_linear_cka_known_answers(rng):
+    x = rng.normal(size=(100, 10))
+    q, _ = np.linalg.qr(rng.normal(size=(10, 10)))
+    assert metrics.linear_cka(x, x) == pytest.approx(1.0)
+    assert metrics.linear_cka(x, 3 * x @ q + 7) == pytest.approx(1.0)  # invariant to rotation, scale, shift
+    # independent formula: HSIC with centring matrix H
+    y = rng.normal(size=(100, 4))
+    h = np.eye(100) - 1 / 100
+    kx, ky = h @ x @ x.T @ h, h @ y @ y.T @ h
+    expected = np.trace(kx @ ky) / np.sqrt(np.trace(kx @ kx) * np.trace(ky @ ky))
+    assert metrics.linear_cka(x, y) == pytest.approx(expected)
+
+
+def test_cosine_gap_and_hubness_against_loops(rng):
+    src, tgt = rng.normal(size=(20, 4)), rng.normal(size=(20, 4))
+    trans = np.mean([cos(src[i], tgt[i]) for i in range(20)])
+    other = np.mean([cos(src[i], tgt[j]) for i in range(20) for j in range(20) if i != j])
+    assert metrics.cosine_gap(src, tgt) == pytest.approx(trans - other)
+    assert metrics.cosine_gap(src, src) > 0.9
+    k = 3
+    counts = np.zeros(20)
+    for i in range(20):
+        for j in sorted(range(20), key=lambda j: -cos(src[i], tgt[j]))[:k]:
+            counts[j] += 1
+    assert metrics.hubness(src, tgt, k) == pytest.approx(skew(counts))
+
+
+def test_language_id_probe(rng):
+    embs = toy_space(n=100)
+    assert metrics.language_id_probe(embs) == 1.0
+    same = rng.normal(size=(100, 8))
+    shuffled = {lang: same[rng.permutation(100)] for lang in "abcd"}  # language carries no signal
+    assert metrics.language_id_probe(shuffled) < 0.5
+
+
+def test_alignment_table_is_tidy(rng):
+    embs = toy_space(n=40)
+    table = alignment_table({lang: np.stack([e, e]) for lang, e in embs.items()}, k=5)
+    assert list(table.columns) == ["src", "tgt", "layer", "measure", "value"]
+    assert set(table.layer) == {0, 1}
+    p1 = table[(table.measure == "p_at_1_cosine") & (table.layer == 0)]
+    assert len(p1) == 12 and (p1.value == 1.0).all()  # 4 languages -> 12 ordered pairs
+    assert table[(table.measure == "strong_p_at_1")].value.max() < 0.1
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda r: (r.normal(size=(5, 3)), r.normal(size=(4, 3))), "same shape"),
+    (lambda r: (np.zeros((0, 3)), np.zeros((0, 3))), "non-empty"),
+    (lambda r: (np.full((4, 3), np.nan), r.normal(size=(4, 3))), "NaN"),
+])
+def test_bad_inputs_get_clear_errors(rng, bad, match):
+    src, tgt = bad(rng)
+    with pytest.raises(ValueError, match=match):
+        metrics.retrieval_accuracy(src, tgt)
+
+
+def test_k_larger_than_n_is_refused(rng):
+    x = rng.normal(size=(5, 3))
+    with pytest.raises(ValueError, match="k=10 neighbours"):
+        metrics.retrieval_accuracy(x, x, "csls", k=10)
+    with pytest.raises(ValueError, match="unknown scoring"):
+        metrics.retrieval_accuracy(x, x, "dot")

@@ -1,0 +1,114 @@
+"""Tokenizer, encode(), the shipped checkpoint and its provenance, cache behaviour."""
+import hashlib
+import json
+import unicodedata
+
+import numpy as np
+import pytest
+import torch
+
+from xalign_utils import data
+from xalign_utils.models import (ModelLoadError, base_model, checkpoint_for, encode, load_model, random_init_model,
+                                 shipped_checkpoint)
+from xalign_utils.presets import get_preset
+from xalign_utils.pretrain import MLMBatches, mlm_loss, training_key
+from xalign_utils.train import seed_everything, train_loop
+
+CI = get_preset("ci")
+SHIPPED = shipped_checkpoint("ci")
+
+
+@pytest.fixture(scope="module")
+def ci_model():
+    return base_model("ci")
+
+
+def test_tokenizer_round_trip(ci_model):
+    _, tok = ci_model
+    for lang in CI.langs:
+        for text in data.corpus(lang, "eval")[1][:200]:
+            ids = tok(text)["input_ids"]
+            assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
+            expected = " ".join(unicodedata.normalize("NFKC", text).split())
+            assert " ".join(tok.decode(ids, skip_special_tokens=True).split()) == expected
+
+
+def test_encode_batched_equals_one_by_one_in_order(ci_model):
+    model, tok = ci_model
+    texts = [t for lang in CI.langs for t in data.corpus(lang, "eval")[1][:6]]
+    batched = encode(model, tok, texts, batch_size=7)
+    single = np.stack([encode(model, tok, [t], batch_size=1)[0] for t in texts])
+    assert batched.dtype == np.float32 and batched.shape == (len(texts), model.config.hidden_size)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    all_layers = encode(model, tok, texts, layer="all", pooling="cls")
+    assert all_layers.shape[0] == model.config.num_hidden_layers + 1
+    np.testing.assert_allclose(all_layers[1], encode(model, tok, texts, layer=1, pooling="cls"), atol=1e-5)
+
+
+def test_shipped_checkpoint_matches_current_code_and_data():
+    log = json.loads((SHIPPED / "training_log.json").read_text())
+    assert log["key"] == training_key(CI, 0), (
+        "checkpoints/ci was trained from other code/config/data: rerun `xalign pretrain --preset ci`"
+    )
+    assert checkpoint_for(CI, 0) == SHIPPED
+
+
+def test_shipped_weights_hash_matches_log():
+    log = json.loads((SHIPPED / "training_log.json").read_text())
+    assert hashlib.sha256((SHIPPED / "model.safetensors").read_bytes()).hexdigest() == log["weights_sha256"]
+
+
+def test_first_training_steps_reproduce_logged_losses():
+    """Re-run the first 20 steps from the logged seed: the shipped weights come from this code."""
+    log = json.loads((SHIPPED / "training_log.json").read_text())
+    _, tok = load_model(SHIPPED)
+    seed = log["seed"]
+    batches = MLMBatches(CI, tok, seed)
+    seed_everything(seed)
+    model = random_init_model(CI, seed, tok)
+    losses = train_loop(model, mlm_loss, batches, steps=20, lr=CI.train.lr, warmup=CI.train.warmup,
+                        weight_decay=CI.train.weight_decay)
+    np.testing.assert_allclose(losses, log["losses_first_steps"], atol=1e-4)
+
+
+def test_trained_model_beats_random_init_control_in_log():
+    ret = json.loads((SHIPPED / "training_log.json").read_text())["held_out_retrieval"]
+    for view in ("raw", "centred"):
+        trained = np.mean([max(v) for v in ret["trained"][view].values()])
+        control = np.mean([max(v) for v in ret["random_init"][view].values()])
+        assert trained > control
+
+
+def test_masked_only_head_equals_full_head_loss(ci_model):
+    model, tok = ci_model
+    batch = MLMBatches(CI, tok, 0)(3)
+    with torch.no_grad():
+        a = mlm_loss(model, batch, masked_only=True)
+        b = mlm_loss(model, batch, masked_only=False)
+    assert float(a) == pytest.approx(float(b), abs=1e-5)
+
+
+def test_changed_config_retrains_once_then_loads_from_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XALIGN_CACHE_DIR", str(tmp_path))
+    changes = {"model": {"vocab_size": 1000, "hidden_size": 32, "num_hidden_layers": 1, "intermediate_size": 64},
+               "train": {"steps": 3, "log_every": 1}}
+    m1, _ = base_model("ci", **changes)
+    cached = list((tmp_path / "models").glob("ci-*"))
+    assert len(cached) == 1 and (cached[0] / "training_log.json").exists()
+    m2, _ = base_model("ci", **changes)
+    for (n1, p1), (n2, p2) in zip(m1.state_dict().items(), m2.state_dict().items()):
+        assert n1 == n2 and torch.equal(p1, p2)
+    assert m1.config.hidden_size == 32
+
+
+def test_hub_name_offline_and_missing_dir_get_one_line_errors(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="not available offline"):
+        load_model("xlm-roberta-base-not-cached")
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(str(tmp_path / "nope"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelLoadError, match="CUDA is not available"):
+            load_model(SHIPPED, device="cuda")
+    model, _ = load_model(SHIPPED)  # a local HF directory, loaded as a plain encoder
+    assert model.__class__.__name__ == "XLMRobertaModel"

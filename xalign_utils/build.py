@@ -1,0 +1,339 @@
+"""Executing and rendering the book: `xalign build`, `xalign run`, `xalign check`.
+
+Introduced in the book's preface ("How to re-run"). `build` executes every notebook of `_toc.yml`
+in order with papermill (skipping notebooks whose inputs did not change), then renders the
+executed copies with Jupyter Book into `_build/html`. `check` compares each notebook's
+`metrics.json` with `tests/reference/<preset>/<notebook>.json`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .cache import atomic_write_text
+from .catalog import MARKER, catalog_markdown
+from .languages import check_languages
+from .presets import get_preset
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+KERNEL = "python3"
+CELL_TIMEOUT_S = 900
+
+
+class BuildError(RuntimeError):
+    """A notebook failed, or the book did not render cleanly."""
+
+
+# ---------------------------------------------------------------- the table of contents
+
+def toc_files() -> list[str]:
+    """Every file of `_toc.yml`, in reading order (paths without suffix, relative to the root)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    out = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                out.append(e["file"])
+            walk(e.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return out
+
+
+def notebooks() -> list[str]:
+    """Stems of the notebooks in `_toc.yml`, in order."""
+    return [Path(f).name for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
+def _notebook_path(stem: str) -> Path:
+    path = ROOT / "notebooks" / f"{stem}.ipynb"
+    if not path.exists():
+        raise BuildError(f"no notebook {stem!r}; available: {' '.join(notebooks())}")
+    return path
+
+
+# ---------------------------------------------------------------- what a notebook depends on
+
+def _sha(paths) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def upstream(stem: str) -> list[str]:
+    """Notebooks whose outputs `stem` reads (notebook metadata `xalign.reads`)."""
+    meta = json.loads(_notebook_path(stem).read_text()).get("metadata", {}).get("xalign", {})
+    return list(meta.get("reads", []))
+
+
+def metrics_file(preset: str, stem: str) -> Path:
+    return BUILD / "metrics" / preset / f"{stem}.json"
+
+
+def input_hash(stem: str, params: dict) -> str:
+    """Hash of everything a notebook's outputs depend on: itself, the package, data, checkpoints, params, upstream metrics."""
+    parts = [
+        _sha([_notebook_path(stem)]),
+        _sha((ROOT / "xalign_utils").rglob("*.py")),
+        (ROOT / "data" / "MANIFEST.tsv").read_text(),
+        _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
+        json.dumps(params, sort_keys=True),
+    ]
+    for up in upstream(stem):
+        f = metrics_file(params["preset"], up)
+        parts.append(f.read_text() if f.exists() else "missing")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- parameters
+
+def notebook_parameters(stem: str) -> dict:
+    """The notebook's `parameters` cell: name -> default value."""
+    import papermill as pm
+
+    return {name: _literal(p["default"]) for name, p in pm.inspect_notebook(str(_notebook_path(stem))).items()}
+
+
+def _literal(text: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def validate_parameters(stem: str, overrides: dict) -> dict:
+    """Defaults merged with overrides; refuses unknown names, wrong types, languages and presets (before any compute)."""
+    defaults = notebook_parameters(stem)
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown parameter {', '.join(unknown)} for {stem}; it takes: {', '.join(defaults)}")
+    params = {**defaults, **overrides}
+    for name, value in overrides.items():
+        default = defaults[name]
+        if default is not None and value is not None and not _same_kind(default, value):
+            kind = type(default).__name__
+            raise ValueError(f"parameter {name} of {stem} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
+                             f"(like {default!r}); got {type(value).__name__} {value!r}")
+    if "preset" in params:
+        get_preset(params["preset"])
+    if params.get("langs") is not None:
+        check_languages(params["langs"])
+    return params
+
+
+def _same_kind(default, value) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, (int, float)) and isinstance(value, (int, float)):
+        return isinstance(default, float) or isinstance(value, int)
+    return isinstance(value, type(default))
+
+
+def preset_parameters(stem: str, preset: str) -> dict:
+    """Parameters the build passes: the preset and its languages (where the notebook takes them)."""
+    p = get_preset(preset)
+    names = notebook_parameters(stem)
+    params = {"preset": p.name}
+    if "langs" in names:
+        params["langs"] = list(p.langs)
+    return params
+
+
+# ---------------------------------------------------------------- execution
+
+def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path) -> float:
+    """Run one notebook with papermill into `out_ipynb` (atomically); returns seconds taken."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    out_ipynb.parent.mkdir(parents=True, exist_ok=True)
+    metrics_json.parent.mkdir(parents=True, exist_ok=True)
+    tmp_metrics = metrics_json.with_suffix(".partial.json")
+    tmp_metrics.unlink(missing_ok=True)
+    tmp_nb = out_ipynb.with_suffix(".partial.ipynb")
+    env_before = dict(os.environ)
+    os.environ.update({"XALIGN_METRICS_PATH": str(tmp_metrics), "XALIGN_QUIET": "1",
+                       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+    t0 = time.time()
+    try:
+        pm.execute_notebook(str(_notebook_path(stem)), str(tmp_nb), parameters=params, kernel_name=KERNEL,
+                            cwd=str(ROOT / "notebooks"), progress_bar=False, execution_timeout=CELL_TIMEOUT_S,
+                            log_output=False)
+    except PapermillExecutionError as e:
+        raise BuildError(f"{stem} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                         f"{e.ename}: {e.evalue}; the partial notebook is {tmp_nb.relative_to(ROOT)}") from None
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    os.replace(tmp_nb, out_ipynb)
+    if tmp_metrics.exists():
+        os.replace(tmp_metrics, metrics_json)
+    else:
+        metrics_json.unlink(missing_ok=True)
+    return time.time() - t0
+
+
+def build(preset: str = "ci", only: list[str] | None = None, render: bool = True, force: bool = False) -> None:
+    """Execute changed notebooks in toc order, then render the book."""
+    p = get_preset(preset)
+    executed = BUILD / "executed" / p.name
+    stems = notebooks()
+    for stem in only or []:
+        _notebook_path(stem)
+    t_all = time.time()
+    for i, stem in enumerate(stems, 1):
+        if only and stem not in only:
+            continue
+        params = preset_parameters(stem, p.name)
+        out = executed / f"{stem}.ipynb"
+        stamp = out.with_suffix(".inputs")
+        key = input_hash(stem, params)
+        if not force and out.exists() and stamp.exists() and stamp.read_text() == key:
+            print(f"[{i}/{len(stems)}] {stem}: up to date", flush=True)
+            continue
+        print(f"[{i}/{len(stems)}] {stem}: running ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
+        seconds = execute(stem, params, out, metrics_file(p.name, stem))
+        atomic_write_text(stamp, key)
+        print(f"[{i}/{len(stems)}] {stem}: done in {seconds:.0f} s", flush=True)
+    print(f"notebooks: {time.time() - t_all:.0f} s", flush=True)
+    if render:
+        render_book(p.name)
+
+
+def _sync(src: Path, dst: Path) -> None:
+    """Copy a file only when its content changed (keeps mtimes, so Sphinx rebuilds incrementally)."""
+    if dst.exists() and dst.read_bytes() == src.read_bytes():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+def render_book(preset: str = "ci") -> Path:
+    """Stage book sources + executed notebooks in `_build/src` and run `jupyter-book build` (warnings = errors)."""
+    src = BUILD / "src"
+    executed = BUILD / "executed" / preset
+    wanted = set()
+    for name in ("_config.yml", "_toc.yml"):
+        _sync(ROOT / name, src / name)
+        wanted.add(src / name)
+    for f in (ROOT / "book").rglob("*"):
+        if f.is_file():
+            _sync(f, src / f.relative_to(ROOT))
+            wanted.add(src / f.relative_to(ROOT))
+    catalog = src / "book" / "catalog.md"
+    text = catalog.read_text()
+    if MARKER in text:  # the method table is generated from book/methods.csv
+        generated = text.replace(MARKER, catalog_markdown(ROOT / "book" / "methods.csv", notebooks()))
+        stat = (ROOT / "book" / "catalog.md").stat()
+        catalog.write_text(generated)
+        os.utime(catalog, (stat.st_atime, max(stat.st_mtime, (ROOT / "book" / "methods.csv").stat().st_mtime)))
+    for stem in notebooks():
+        nb = executed / f"{stem}.ipynb"
+        if not nb.exists():
+            raise BuildError(f"{stem} has not been executed for preset {preset}; run `xalign build --preset {preset}`")
+        _sync(nb, src / "notebooks" / f"{stem}.ipynb")
+        wanted.add(src / "notebooks" / f"{stem}.ipynb")
+    for f in list(src.rglob("*")):
+        if f.is_file() and f not in wanted and "_build" not in f.parts[len(src.parts):]:
+            f.unlink()
+    t0 = time.time()
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(BUILD / "site"),
+           "-W", "-n", "--keep-going", "--builder", "html"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stdout.write(proc.stdout[-6000:])
+        sys.stderr.write(proc.stderr[-6000:])
+        raise BuildError("jupyter-book build failed (warnings are errors); see the messages above")
+    html = BUILD / "site" / "_build" / "html"
+    target = BUILD / "html"
+    tmp = BUILD / ".html.new"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(html, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    print(f"book: {time.time() - t0:.0f} s -> {target.relative_to(ROOT)}/index.html", flush=True)
+    return target
+
+
+# ---------------------------------------------------------------- one notebook, other parameters
+
+def run(stem: str, overrides: dict, out_dir: Path | None = None) -> Path:
+    """Execute one notebook with changed parameters into its own folder (papermill-style)."""
+    params = validate_parameters(stem, overrides)
+    tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+    out_dir = Path(out_dir) if out_dir else BUILD / "runs" / f"{stem}-{tag}"
+    seconds = execute(stem, overrides, out_dir / f"{stem}.ipynb", out_dir / "metrics.json")
+    print(f"{stem}: done in {seconds:.0f} s -> {out_dir}", flush=True)
+    return out_dir
+
+
+# ---------------------------------------------------------------- regression
+
+def reference_file(preset: str, stem: str) -> Path:
+    return ROOT / "tests" / "reference" / preset / f"{stem}.json"
+
+
+def compare(reference: dict, now: dict) -> list[dict]:
+    """Rows (metric, reference, now, drift, tol, status) for one notebook."""
+    rows = []
+    for name in sorted(set(reference) | set(now)):
+        ref, cur = reference.get(name), now.get(name)
+        if ref is None:
+            rows.append({"metric": name, "reference": None, "now": cur["value"], "drift": None, "tol": None, "status": "EXTRA"})
+        elif cur is None:
+            rows.append({"metric": name, "reference": ref["value"], "now": None, "drift": None, "tol": ref["tol"], "status": "MISSING"})
+        else:
+            drift = cur["value"] - ref["value"]
+            rows.append({"metric": name, "reference": ref["value"], "now": cur["value"], "drift": drift,
+                         "tol": ref["tol"], "status": "ok" if abs(drift) <= ref["tol"] + 1e-12 else "DRIFT"})
+    return rows
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:+.4f}" if isinstance(x, float) and x < 0 else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def check(preset: str = "ci", update: bool = False) -> int:
+    """Compare every notebook's metrics with the references; print a drift table; 1 on failure."""
+    p = get_preset(preset)
+    failed = 0
+    for stem in notebooks():
+        now_file = metrics_file(p.name, stem)
+        now = json.loads(now_file.read_text()) if now_file.exists() else {}
+        ref_file = reference_file(p.name, stem)
+        ref = json.loads(ref_file.read_text()) if ref_file.exists() else {}
+        if update:
+            if now != ref:
+                rows = compare(ref, now) if ref else []
+                changed = [r for r in rows if r["status"] != "ok" or r["drift"]]
+                ref_file.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(ref_file, json.dumps(now, indent=1, sort_keys=True) + "\n")
+                print(f"{stem}: reference updated ({len(now)} metrics, {len(changed) if ref else len(now)} changed)")
+            continue
+        if not now and not ref:
+            continue
+        rows = compare(ref, now)
+        bad = [r for r in rows if r["status"] != "ok"]
+        print(f"\n{stem}: {len(rows) - len(bad)}/{len(rows)} metrics within tolerance")
+        print(f"  {'metric':<40} {'reference':>10} {'now':>10} {'drift':>10} {'tol':>8}  status")
+        for r in rows:
+            print(f"  {r['metric']:<40} {_fmt(r['reference']):>10} {_fmt(r['now']):>10} "
+                  f"{_fmt(r['drift']):>10} {_fmt(r['tol']):>8}  {r['status']}")
+        failed += bool(bad)
+    if not update:
+        print(f"\ncheck: {'FAILED: ' + str(failed) + ' notebook(s) drifted' if failed else 'all metrics within tolerance'}")
+    return 1 if failed else 0

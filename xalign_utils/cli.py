@@ -1,0 +1,126 @@
+"""The `xalign` command: pretrain | build | run | check | bench | data.
+
+    xalign build --preset ci                  execute changed notebooks, render _build/html
+    xalign run 00_measuring_alignment -p langs '["en","fi","tr"]' -p seed 1
+    xalign check --preset ci [--update]       compare metrics with tests/reference/<preset>/
+    xalign pretrain --preset ci               train the base model, write checkpoints/ci/
+    xalign data                               list the vendored data sets, licences, splits
+    xalign bench                              run the benchmarks in benchmarks/
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def _pretrain(args) -> int:
+    from .cache import atomic_dir
+    from .presets import get_preset
+    from .models import shipped_checkpoint
+    from .pretrain import pretrain
+
+    preset = get_preset(args.preset)
+    if args.steps or args.disjoint:
+        preset = preset.with_changes(train={"steps": args.steps or preset.train.steps, "disjoint": args.disjoint})
+    out = Path(args.out) if args.out else shipped_checkpoint(preset, args.seed)
+    resume = out.parent / f".resume-{out.name}"
+    resume.mkdir(parents=True, exist_ok=True)
+    atomic_dir(out, lambda tmp: pretrain(preset, args.seed, tmp, resume_dir=resume))
+    if resume.exists() and not any(resume.iterdir()):
+        resume.rmdir()
+    print(f"wrote {out}")
+    return 0
+
+
+def _build(args) -> int:
+    from .build import build
+
+    build(args.preset, only=args.notebook or None, render=not args.no_render, force=args.force)
+    return 0
+
+
+def _run(args) -> int:
+    from .build import run
+
+    overrides = {}
+    for name, value in args.param or []:
+        try:
+            overrides[name] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"parameter {name}: {value!r} is not valid YAML (quote lists like '[\"en\",\"fi\"]')") from None
+    run(args.notebook, overrides, Path(args.out) if args.out else None)
+    return 0
+
+
+def _check(args) -> int:
+    from .build import check
+
+    return check(args.preset, update=args.update)
+
+
+def _data(args) -> int:
+    from . import data
+
+    for name, ds in data.DATASETS.items():
+        rows = data.registry()[name]
+        print(f"{name:<8} {len(rows):>3} files  {ds.licence:<22} {ds.description}")
+    print("\nLibreOffice-help paragraphs per split (deduplicated):")
+    print(f"  {'lang':<5}" + "".join(f"{s:>10}" for s in data.SPLITS))
+    from .languages import available
+
+    for lang in available("lohelp"):
+        print(f"  {lang:<5}" + "".join(f"{len(data.corpus(lang, s)[1]):>10}" for s in data.SPLITS))
+    return 0
+
+
+def _bench(args) -> int:
+    root = Path(__file__).resolve().parent.parent / "benchmarks"
+    for script in sorted(root.glob("bench_*.py")):
+        print(f"== {script.name}", flush=True)
+        subprocess.run([sys.executable, str(script)], check=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="xalign", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pretrain", help="pretrain a preset's base model and write checkpoints/<preset>/")
+    p.add_argument("--preset", default="ci")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="override the preset's step budget")
+    p.add_argument("--disjoint", action="store_true", help="give each pretraining page to one language only")
+    p.add_argument("--out", default=None, help="output directory (default: checkpoints/<preset>/)")
+    p.set_defaults(func=_pretrain)
+    p = sub.add_parser("build", help="execute the notebooks (papermill) and render the book")
+    p.add_argument("--preset", default="ci")
+    p.add_argument("--notebook", action="append", help="only this notebook (repeatable)")
+    p.add_argument("--no-render", action="store_true", help="execute only")
+    p.add_argument("--force", action="store_true", help="re-run notebooks even if unchanged")
+    p.set_defaults(func=_build)
+    p = sub.add_parser("run", help="re-run one notebook with other parameters into its own folder")
+    p.add_argument("notebook", help="notebook stem, e.g. 00_measuring_alignment")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="parameter (YAML value)")
+    p.add_argument("--out", default=None, help="output folder (default: _build/runs/<stem>-<hash>/)")
+    p.set_defaults(func=_run)
+    p = sub.add_parser("check", help="compare metrics.json of every notebook with tests/reference/<preset>/")
+    p.add_argument("--preset", default="ci")
+    p.add_argument("--update", action="store_true", help="rewrite the references and print what changed")
+    p.set_defaults(func=_check)
+    p = sub.add_parser("data", help="list data sets, licences and split sizes")
+    p.set_defaults(func=_data)
+    p = sub.add_parser("bench", help="run the benchmarks (each prints a ratio)")
+    p.set_defaults(func=_bench)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, RuntimeError) as e:  # our one-line errors, never a deep traceback
+        print(f"xalign: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

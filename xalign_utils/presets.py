@@ -1,0 +1,108 @@
+"""Presets (`ci`, `book`, `paper`): languages, model shapes and budgets, chosen by name everywhere.
+
+Introduced in notebook 00_measuring_alignment; see DESIGN §5 and the README's preset table.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from .languages import check_languages
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of an XLM-R-style encoder pretrained by this project."""
+
+    vocab_size: int = 8000
+    hidden_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 2
+    intermediate_size: int = 512
+    max_len: int = 128  # tokens per packed training sequence
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """MLM pretraining budget (monolingual batches, no parallel signal)."""
+
+    steps: int = 6000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup: int = 300
+    weight_decay: float = 0.01
+    mask_prob: float = 0.15
+    lang_alpha: float = 0.3  # language sampling exponent, as in XLM-R
+    disjoint: bool = False  # give each pretraining page to one language only
+    log_every: int = 50
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    langs: tuple[str, ...]
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seeds: tuple[int, ...] = (0,)
+    hub_models: tuple[str, ...] = ()
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_changes(self, model: dict | None = None, train: dict | None = None, **kw) -> "Preset":
+        """A copy with some model/train fields changed (a user-changed config retrains and caches)."""
+        return replace(
+            self,
+            model=replace(self.model, **(model or {})),
+            train=replace(self.train, **(train or {})),
+            **kw,
+        )
+
+
+CI_LANGS = ("en", "de", "es", "ru", "zh", "hi")
+BOOK_LANGS = CI_LANGS + ("fr", "ja", "ko", "tr", "fi", "id")
+
+PRESETS: dict[str, Preset] = {
+    "ci": Preset(
+        "ci",
+        CI_LANGS,
+        ModelConfig(),
+        TrainConfig(),
+        seeds=(0,),
+        description="2 layers x 128, 6 languages; whole book <= 20 min cold on 2 CPU cores",
+    ),
+    "book": Preset(
+        "book",
+        BOOK_LANGS,
+        ModelConfig(vocab_size=16000, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                    intermediate_size=1024),
+        TrainConfig(steps=20000, batch_size=128, lr=5e-4, warmup=1000),
+        seeds=(0, 1, 2),
+        description="4 layers x 256, 12 languages, 3 seeds; <= 2 h on CPU, minutes on one GPU",
+    ),
+    "paper": Preset(
+        "paper",
+        BOOK_LANGS + ("vi",),
+        ModelConfig(),
+        TrainConfig(),
+        seeds=(0, 1, 2),
+        hub_models=("xlm-roberta-base", "bert-base-multilingual-cased", "sentence-transformers/LaBSE",
+                    "google/mt5-small", "bigscience/bloom-560m"),
+        description="hub models on one GPU; multi-GPU through `accelerate launch`",
+    ),
+}
+
+
+class UnknownPresetError(ValueError):
+    """A preset name that is not in PRESETS."""
+
+
+def get_preset(name: str | Preset) -> Preset:
+    """The preset called `name` (one-line error listing the presets if unknown)."""
+    if isinstance(name, Preset):
+        return name
+    if name not in PRESETS:
+        raise UnknownPresetError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    p = PRESETS[name]
+    check_languages(p.langs)
+    return p
