@@ -35,7 +35,7 @@ check: $(STAMP)
 	$(VENV)/bin/xalign check --preset $(PRESET)
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_mlm_head.py
+	$(VENV)/bin/xalign bench
 
 clean-build:
 	rm -rf _build

@@ -112,3 +112,14 @@ def test_hub_name_offline_and_missing_dir_get_one_line_errors(monkeypatch, tmp_p
             load_model(SHIPPED, device="cuda")
     model, _ = load_model(SHIPPED)  # a local HF directory, loaded as a plain encoder
     assert model.__class__.__name__ == "XLMRobertaModel"
+
+
+def test_zero_shot_pos_beats_majority_on_english_and_reports_gap(ci_model):
+    from xalign_utils.transfer import zero_shot_pos
+
+    model, tok = ci_model
+    table = zero_shot_pos(model, tok, test_langs=["en", "de"], max_train_sentences=400)
+    assert list(table.treebank) == ["en_ewt", "en_pud", "de_pud"]
+    en = table.set_index("treebank").loc["en_pud"]
+    assert en.accuracy > en.majority + 0.1
+    assert table.set_index("treebank").loc["en_pud", "gap"] == 0.0

@@ -14,6 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaForMaskedLM
+from transformers.utils import logging as hf_logging
+
+hf_logging.set_verbosity_error()  # no load reports or weight-loading bars in the book's outputs
+hf_logging.disable_progress_bar()
 
 from .presets import ModelConfig, Preset, get_preset
 

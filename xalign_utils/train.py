@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def seed_everything(seed: int) -> None:

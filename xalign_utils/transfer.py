@@ -118,45 +118,85 @@ def _finetune(model, tokenizer, train_sents, seed, steps, lr, layer):
     return model, head
 
 
+def pos_features(model, tokenizer, test_langs: Sequence[str], layer: int = -1,
+                 max_train_sentences: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """Frozen first-sub-word features for the English training set ('train') and every test treebank."""
+    test_langs = check_languages(test_langs, "pud")
+    sets = {"train": data.conllu("en_ewt", "dev")[:max_train_sentences], "en_ewt": data.conllu("en_ewt", "test")}
+    sets.update({f"{lang}_pud": data.conllu(f"{lang}_pud") for lang in test_langs})
+    return {name: word_features(model, tokenizer, sents, layer) for name, sents in sets.items()}
+
+
+def pos_accuracy(features: dict, seed: int = 0, transform=None) -> pd.DataFrame:
+    """Train the UPOS head on features['train'] and score every other treebank.
+
+    `transform(lang, feats) -> feats` (optional) is applied to every set first, e.g. per-language
+    centring; the training set is English.
+    """
+    def tf(name, x):
+        return x if transform is None else transform("en" if name in ("train", "en_ewt") else name.split("_")[0], x)
+
+    x, y, _ = features["train"]
+    classify = _fit_frozen(tf("train", x), y, seed)
+    majority_tag = Counter(y.tolist()).most_common(1)[0][0]
+    rows = []
+    for name, (feats, gold, dropped) in features.items():
+        if name == "train":
+            continue
+        n_words = len(gold) + dropped
+        acc = float((classify(tf(name, feats)) == gold).sum() / n_words)  # truncated words count as errors
+        rows.append({"lang": "en" if name == "en_ewt" else name.split("_")[0], "treebank": name, "words": n_words,
+                     "accuracy": acc, "majority": float((gold == majority_tag).sum() / n_words),
+                     "truncated_words": dropped})
+    table = pd.DataFrame(rows)
+    en = table.loc[table.treebank == "en_pud", "accuracy"]
+    table["gap"] = (float(en.iloc[0]) - table["accuracy"]) if len(en) else np.nan
+    return table
+
+
 def zero_shot_pos(model, tokenizer, train: str = "en_ewt", test_langs: Sequence[str] = ("en",), seed: int = 0,
                   layer: int = -1, finetune: bool = False, steps: int = 300, lr: float = 5e-4,
                   max_train_sentences: int | None = None) -> pd.DataFrame:
     """Accuracy of an English-trained UPOS tagger per language (PUD), with controls and the transfer gap.
 
     Columns: lang, treebank, words, accuracy, majority (always predicting the most frequent English
-    training tag), gap (English-PUD accuracy minus this language's). `en_ewt` test is reported as
-    treebank 'en_ewt' (in-domain English).
+    training tag), gap (English-PUD accuracy minus this language's), truncated_words. `en_ewt` test
+    is reported as treebank 'en_ewt' (in-domain English).
     """
     if train != "en_ewt":
         raise ValueError("only train='en_ewt' (its dev file) is vendored")
     test_langs = check_languages(test_langs, "pud")
+    if not finetune:
+        return pos_accuracy(pos_features(model, tokenizer, test_langs, layer, max_train_sentences), seed)
     train_sents = data.conllu("en_ewt", "dev")[:max_train_sentences]
-    if finetune:
-        model, head = _finetune(model, tokenizer, train_sents, seed, steps, lr, layer)
-
-        def predict(sents):
-            x, y, dropped = word_features(model, tokenizer, sents, layer)
-            with torch.no_grad():
-                return head(torch.from_numpy(x)).argmax(1).numpy(), y, dropped
-    else:
-        x, y, _ = word_features(model, tokenizer, train_sents, layer)
-        classify = _fit_frozen(x, y, seed)
-
-        def predict(sents):
-            feats, gold, dropped = word_features(model, tokenizer, sents, layer)
-            return classify(feats), gold, dropped
-
-    majority_tag = Counter(t for s in train_sents for t in s.upos).most_common(1)[0][0]
+    model, head = _finetune(model, tokenizer, train_sents, seed, steps, lr, layer)
+    features = pos_features(model, tokenizer, test_langs, layer, max_train_sentences)
     rows = []
-    tests = [("en", "en_ewt", data.conllu("en_ewt", "test"))] + [(lang, f"{lang}_pud", data.conllu(f"{lang}_pud")) for lang in test_langs]
-    for lang, name, sents in tests:
-        pred, gold, dropped = predict(sents)
-        n_words = sum(len(s.words) for s in sents)
-        acc = float((pred == gold).sum() / n_words)  # truncated words count as errors
-        majority = float(sum(t == majority_tag for s in sents for t in s.upos) / n_words)
-        rows.append({"lang": lang, "treebank": name, "words": n_words, "accuracy": acc, "majority": majority,
-                     "truncated_words": dropped})
+    for name, (feats, gold, dropped) in features.items():
+        if name == "train":
+            continue
+        with torch.no_grad():
+            pred = head(torch.from_numpy(feats)).argmax(1).numpy()
+        n_words = len(gold) + dropped
+        rows.append({"lang": "en" if name == "en_ewt" else name.split("_")[0], "treebank": name, "words": n_words,
+                     "accuracy": float((pred == gold).sum() / n_words), "truncated_words": dropped})
     table = pd.DataFrame(rows)
     en = table.loc[table.treebank == "en_pud", "accuracy"]
-    table["gap"] = (float(en.iloc[0]) - table["accuracy"]) if len(en) else np.nan
+    table["gap"] = float(en.iloc[0]) - table["accuracy"] if len(en) else np.nan
     return table
+
+
+@torch.inference_mode()
+def token_mean(model, tokenizer, texts: Sequence[str], layer: int = -1, batch_size: int = 128) -> np.ndarray:
+    """Mean hidden state over all (non-padding) tokens of `texts`: a language's token-level centroid."""
+    enc_model = _encoder(model)
+    total, count = None, 0
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[start:start + batch_size]), truncation=True, padding=True, return_tensors="pt",
+                        max_length=model.config.max_position_embeddings - 2)
+        h = enc_model(**{k: enc[k] for k in ("input_ids", "attention_mask")}, output_hidden_states=True).hidden_states[layer]
+        m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
+        s = (h * m).sum((0, 1)).double().numpy()
+        total = s if total is None else total + s
+        count += int(m.sum())
+    return (total / count).astype(np.float32)
