@@ -90,3 +90,20 @@ def test_method_catalog_cites_every_method():
     table = catalog_markdown(build.ROOT / "book" / "methods.csv", build.notebooks())
     assert table.count("{cite:p}") == len(rows)
     assert "{doc}`../notebooks/00_measuring_alignment`" in table
+
+
+def test_a_failing_cell_names_notebook_and_cell_and_keeps_good_output(tmp_path, monkeypatch):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    src = tmp_path / "broken.ipynb"
+    nbformat.write(nb, src)
+    monkeypatch.setattr(build, "_notebook_path", lambda stem: src)
+    out = tmp_path / "out" / "broken.ipynb"
+    out.parent.mkdir()
+    out.write_text("good output")
+    with pytest.raises(build.BuildError, match=r"broken failed in cell \d+ .*ValueError: boom"):
+        build.execute("broken", {}, out, tmp_path / "out" / "metrics.json")
+    assert out.read_text() == "good output"  # the previous good output is not replaced

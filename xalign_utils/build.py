@@ -175,7 +175,7 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path) -> flo
                             log_output=False)
     except PapermillExecutionError as e:
         raise BuildError(f"{stem} failed in cell {e.cell_index} (execution count {e.exec_count}): "
-                         f"{e.ename}: {e.evalue}; the partial notebook is {tmp_nb.relative_to(ROOT)}") from None
+                         f"{e.ename}: {e.evalue}; the partial notebook is {_shown(tmp_nb)}") from None
     finally:
         os.environ.clear()
         os.environ.update(env_before)
@@ -185,6 +185,14 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path) -> flo
     else:
         metrics_json.unlink(missing_ok=True)
     return time.time() - t0
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the project when inside it (messages never show this machine's layout)."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def build(preset: str = "ci", only: list[str] | None = None, render: bool = True, force: bool = False) -> None:
@@ -265,7 +273,7 @@ def render_book(preset: str = "ci") -> Path:
     shutil.copytree(html, tmp)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
-    print(f"book: {time.time() - t0:.0f} s -> {target.relative_to(ROOT)}/index.html", flush=True)
+    print(f"book: {time.time() - t0:.0f} s -> {_shown(target)}/index.html", flush=True)
     return target
 
 
@@ -277,7 +285,7 @@ def run(stem: str, overrides: dict, out_dir: Path | None = None) -> Path:
     tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
     out_dir = Path(out_dir) if out_dir else BUILD / "runs" / f"{stem}-{tag}"
     seconds = execute(stem, overrides, out_dir / f"{stem}.ipynb", out_dir / "metrics.json")
-    print(f"{stem}: done in {seconds:.0f} s -> {out_dir}", flush=True)
+    print(f"{stem}: done in {seconds:.0f} s -> {_shown(out_dir)}", flush=True)
     return out_dir
 
 

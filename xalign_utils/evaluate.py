@@ -34,8 +34,11 @@ def alignment_table(embs: Mapping[str, np.ndarray], layers: Sequence[int] | None
                     seed: int = 0, measures: str = "all") -> pd.DataFrame:
     """All View I measures from embeddings: `embs[lang]` is (n, d) or (layers, n, d), rows parallel.
 
-    `measures="weak"` skips the pooled measures (strong alignment, LID probe).
+    `measures="weak"` skips the pooled measures (strong alignment, LID probe); `"headline"` keeps
+    only cosine P@1 and the pooled measures (fast, for sweeps).
     """
+    if measures not in ("all", "weak", "headline"):
+        raise ValueError(f"unknown measures {measures!r}; choose 'all', 'weak' or 'headline'")
     langs = list(embs)
     arrs = {lang: np.asarray(e) for lang, e in embs.items()}
     arrs = {lang: e[None] if e.ndim == 2 else e for lang, e in arrs.items()}
@@ -46,6 +49,10 @@ def alignment_table(embs: Mapping[str, np.ndarray], layers: Sequence[int] | None
         e = {lang: arrs[lang][li] for lang in langs}
         for a, b in combinations(langs, 2):
             cos = metrics.cosine_matrix(e[a], e[b])
+            if measures == "headline":
+                for src, tgt, c in ((a, b, cos), (b, a, cos.T)):
+                    rows.append((src, tgt, layer, "p_at_1_cosine", float((c.argmax(1) == np.arange(len(c))).mean())))
+                continue
             rows.append((a, b, layer, "cka", metrics.linear_cka(e[a], e[b])))
             rows.append((a, b, layer, "cosine_gap", metrics.cosine_gap_from(cos)))
             for src, tgt, c in ((a, b, cos), (b, a, cos.T)):
@@ -55,7 +62,7 @@ def alignment_table(embs: Mapping[str, np.ndarray], layers: Sequence[int] | None
                     if scoring == "cosine":
                         rows.append((src, tgt, layer, "mrr_cosine", float((1.0 / ranks).mean())))
                 rows.append((src, tgt, layer, "hubness", metrics.hubness_from(c, k)))
-        if measures == "all":
+        if measures in ("all", "headline"):
             strong = metrics.strong_alignment(e)
             for name, value in strong.items():
                 rows.append(("all", "all", layer, f"strong_{name}", value))

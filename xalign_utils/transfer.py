@@ -119,11 +119,14 @@ def _finetune(model, tokenizer, train_sents, seed, steps, lr, layer):
 
 
 def pos_features(model, tokenizer, test_langs: Sequence[str], layer: int = -1,
-                 max_train_sentences: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
-    """Frozen first-sub-word features for the English training set ('train') and every test treebank."""
+                 max_train_sentences: int | None = None,
+                 max_test_sentences: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """Frozen first-sub-word features for the English training set ('train') and every test treebank
+    (the first `max_test_sentences` sentences of each; PUD sentences are parallel, so the same ones)."""
     test_langs = check_languages(test_langs, "pud")
-    sets = {"train": data.conllu("en_ewt", "dev")[:max_train_sentences], "en_ewt": data.conllu("en_ewt", "test")}
-    sets.update({f"{lang}_pud": data.conllu(f"{lang}_pud") for lang in test_langs})
+    sets = {"train": data.conllu("en_ewt", "dev")[:max_train_sentences],
+            "en_ewt": data.conllu("en_ewt", "test")[:max_test_sentences]}
+    sets.update({f"{lang}_pud": data.conllu(f"{lang}_pud")[:max_test_sentences] for lang in test_langs})
     return {name: word_features(model, tokenizer, sents, layer) for name, sents in sets.items()}
 
 
@@ -156,7 +159,7 @@ def pos_accuracy(features: dict, seed: int = 0, transform=None) -> pd.DataFrame:
 
 def zero_shot_pos(model, tokenizer, train: str = "en_ewt", test_langs: Sequence[str] = ("en",), seed: int = 0,
                   layer: int = -1, finetune: bool = False, steps: int = 300, lr: float = 5e-4,
-                  max_train_sentences: int | None = None) -> pd.DataFrame:
+                  max_train_sentences: int | None = None, max_test_sentences: int | None = None) -> pd.DataFrame:
     """Accuracy of an English-trained UPOS tagger per language (PUD), with controls and the transfer gap.
 
     Columns: lang, treebank, words, accuracy, majority (always predicting the most frequent English
@@ -167,10 +170,11 @@ def zero_shot_pos(model, tokenizer, train: str = "en_ewt", test_langs: Sequence[
         raise ValueError("only train='en_ewt' (its dev file) is vendored")
     test_langs = check_languages(test_langs, "pud")
     if not finetune:
-        return pos_accuracy(pos_features(model, tokenizer, test_langs, layer, max_train_sentences), seed)
+        return pos_accuracy(pos_features(model, tokenizer, test_langs, layer, max_train_sentences,
+                                         max_test_sentences), seed)
     train_sents = data.conllu("en_ewt", "dev")[:max_train_sentences]
     model, head = _finetune(model, tokenizer, train_sents, seed, steps, lr, layer)
-    features = pos_features(model, tokenizer, test_langs, layer, max_train_sentences)
+    features = pos_features(model, tokenizer, test_langs, layer, max_train_sentences, max_test_sentences)
     rows = []
     for name, (feats, gold, dropped) in features.items():
         if name == "train":
