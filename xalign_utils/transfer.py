@@ -130,6 +130,14 @@ def pos_features(model, tokenizer, test_langs: Sequence[str], layer: int = -1,
     return {name: word_features(model, tokenizer, sents, layer) for name, sents in sets.items()}
 
 
+def _with_gap(rows: list[dict]) -> pd.DataFrame:
+    """Rows as a table plus the transfer gap: English-PUD accuracy minus each row's accuracy."""
+    table = pd.DataFrame(rows)
+    en = table.loc[table.treebank == "en_pud", "accuracy"]
+    table["gap"] = (float(en.iloc[0]) - table["accuracy"]) if len(en) else np.nan
+    return table
+
+
 def pos_accuracy(features: dict, seed: int = 0, transform=None) -> pd.DataFrame:
     """Train the UPOS head on features['train'] and score every other treebank.
 
@@ -151,10 +159,7 @@ def pos_accuracy(features: dict, seed: int = 0, transform=None) -> pd.DataFrame:
         rows.append({"lang": "en" if name == "en_ewt" else name.split("_")[0], "treebank": name, "words": n_words,
                      "accuracy": acc, "majority": float((gold == majority_tag).sum() / n_words),
                      "truncated_words": dropped})
-    table = pd.DataFrame(rows)
-    en = table.loc[table.treebank == "en_pud", "accuracy"]
-    table["gap"] = (float(en.iloc[0]) - table["accuracy"]) if len(en) else np.nan
-    return table
+    return _with_gap(rows)
 
 
 def zero_shot_pos(model, tokenizer, train: str = "en_ewt", test_langs: Sequence[str] = ("en",), seed: int = 0,
@@ -184,23 +189,4 @@ def zero_shot_pos(model, tokenizer, train: str = "en_ewt", test_langs: Sequence[
         n_words = len(gold) + dropped
         rows.append({"lang": "en" if name == "en_ewt" else name.split("_")[0], "treebank": name, "words": n_words,
                      "accuracy": float((pred == gold).sum() / n_words), "truncated_words": dropped})
-    table = pd.DataFrame(rows)
-    en = table.loc[table.treebank == "en_pud", "accuracy"]
-    table["gap"] = float(en.iloc[0]) - table["accuracy"] if len(en) else np.nan
-    return table
-
-
-@torch.inference_mode()
-def token_mean(model, tokenizer, texts: Sequence[str], layer: int = -1, batch_size: int = 128) -> np.ndarray:
-    """Mean hidden state over all (non-padding) tokens of `texts`: a language's token-level centroid."""
-    enc_model = _encoder(model)
-    total, count = None, 0
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(list(texts[start:start + batch_size]), truncation=True, padding=True, return_tensors="pt",
-                        max_length=model.config.max_position_embeddings - 2)
-        h = enc_model(**{k: enc[k] for k in ("input_ids", "attention_mask")}, output_hidden_states=True).hidden_states[layer]
-        m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
-        s = (h * m).sum((0, 1)).double().numpy()
-        total = s if total is None else total + s
-        count += int(m.sum())
-    return (total / count).astype(np.float32)
+    return _with_gap(rows)
