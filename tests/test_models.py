@@ -11,7 +11,7 @@ from xalign_utils import data
 from xalign_utils.models import (ModelLoadError, base_model, checkpoint_for, encode, load_model, random_init_model,
                                  shipped_checkpoint)
 from xalign_utils.presets import get_preset
-from xalign_utils.pretrain import MLMBatches, mlm_loss, training_key
+from xalign_utils.pretrain import MLMBatches, compare_with_control, mlm_loss, training_key
 from xalign_utils.train import seed_everything, train_loop
 
 CI = get_preset("ci")
@@ -78,9 +78,20 @@ def test_first_training_steps_reproduce_logged_losses():
     np.testing.assert_allclose(losses, log["losses_first_steps"], atol=1e-4)
 
 
+def test_compare_with_control_by_hand():
+    held = {
+        "trained": {"raw": {"de": [0.1, 0.3], "es": [0.3, 0.1]}, "centred": {"de": [0.2, 0.4], "es": [0.0, 0.4]}},
+        "random_init": {"raw": {"de": [0.2, 0.2], "es": [0.2, 0.4]}, "centred": {"de": [0.1, 0.1], "es": [0.1, 0.1]}},
+    }
+    out = compare_with_control(held)
+    assert out["raw"]["per_layer"] == {"trained": [0.2, 0.2], "random_init": [0.2, 0.3]}
+    assert out["raw"]["best"] == {"trained": 0.2, "random_init": 0.3} and not out["raw"]["beats_control"]
+    assert out["centred"]["best"] == {"trained": 0.4, "random_init": 0.1} and out["centred"]["beats_control"]
+
+
 def test_training_log_compares_with_the_random_init_control():
-    """The log holds held-out retrieval of the trained model and of the control, per layer (the book
-    reports which is higher; at ci scale the control wins, see notebook 00)."""
+    """The log holds held-out retrieval of the trained model and of the control, per layer, and the
+    summary of the two (`versus_control`) is the one computed from them."""
     log = json.loads((SHIPPED / "training_log.json").read_text())
     ret = log["held_out_retrieval"]
     n_hidden = CI.model.num_hidden_layers + 1
@@ -88,6 +99,7 @@ def test_training_log_compares_with_the_random_init_control():
         for view in ("raw", "centred"):
             assert set(ret[model][view]) == set(CI.langs) - {"en"}
             assert all(len(v) == n_hidden and all(0 <= x <= 1 for x in v) for v in ret[model][view].values())
+    assert log["versus_control"] == compare_with_control(ret)
     assert log["tokens_seen"] == CI.train.steps * CI.train.batch_size * CI.model.max_len
     assert log["curve"][-1]["step"] == CI.train.steps and log["curve"][-1]["loss"] < log["curve"][0]["loss"]
 
@@ -136,3 +148,12 @@ def test_zero_shot_pos_beats_majority_on_english_and_reports_gap(ci_model):
     en = table.set_index("treebank").loc["en_pud"]
     assert en.accuracy > en.majority + 0.1
     assert table.set_index("treebank").loc["en_pud", "gap"] == 0.0
+
+
+def test_shipped_checkpoint_beats_the_control_on_held_out_retrieval():
+    """Issue 3's bar, read from the log the training run wrote: on 1000 held-out paragraphs the
+    trained model's best layer beats the random-init control's best layer once each language's mean
+    is removed (raw cosine retrieval is reported beside it; at ci scale it is level with the control)."""
+    summary = json.loads((SHIPPED / "training_log.json").read_text())["versus_control"]
+    centred = summary["centred"]["best"]
+    assert summary["centred"]["beats_control"] and centred["trained"] > 1.2 * centred["random_init"], centred

@@ -36,6 +36,7 @@ def encoder_config(model: ModelConfig, tokenizer: PreTrainedTokenizerBase | None
         num_attention_heads=model.num_attention_heads, intermediate_size=model.intermediate_size,
         max_position_embeddings=model.max_len + 2, pad_token_id=pad, bos_token_id=0, eos_token_id=2,
         type_vocab_size=1, tie_word_embeddings=True,
+        hidden_dropout_prob=model.dropout, attention_probs_dropout_prob=model.dropout,
     )
 
 

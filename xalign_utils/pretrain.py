@@ -124,6 +124,18 @@ def held_out_retrieval(model, tokenizer, langs, n: int = 1000) -> dict:
     return out
 
 
+def compare_with_control(held: dict) -> dict:
+    """Per view (raw, centred): mean en->X P@1 over languages per layer, for the trained model and the
+    control, and whether the trained model's best layer beats the control's best layer."""
+    out = {}
+    for view in ("raw", "centred"):
+        per = {name: np.mean([held[name][view][lang] for lang in held[name][view]], axis=0).round(4).tolist()
+               for name in ("trained", "random_init")}
+        best = {name: max(v) for name, v in per.items()}
+        out[view] = {"per_layer": per, "best": best, "beats_control": bool(best["trained"] > best["random_init"])}
+    return out
+
+
 def pretrain(preset: Preset, seed: int, out_dir: Path, steps: int | None = None, resume_dir: Path | None = None) -> dict:
     """Train tokenizer + MLM encoder and write an HF directory with `training_log.json` into `out_dir`."""
     t0 = time.time()
@@ -136,7 +148,7 @@ def pretrain(preset: Preset, seed: int, out_dir: Path, steps: int | None = None,
     seed_everything(seed)
     model = XLMRobertaForMaskedLM(encoder_config(preset.model, tok))
     curve: list[dict] = []
-    eval_every = max(preset.train.log_every, steps // 12)
+    eval_every = max(1, steps // 12 // preset.train.log_every) * preset.train.log_every  # a logged step
 
     def on_log(step: int, loss: float) -> None:
         entry = {"step": step, "loss": round(loss, 4), "wall_s": round(time.time() - t0, 1)}
@@ -144,6 +156,7 @@ def pretrain(preset: Preset, seed: int, out_dir: Path, steps: int | None = None,
             r = held_out_retrieval(model, tok, preset.langs, n=500)
             entry["p_at_1_last_raw"] = round(float(np.mean([v[-1] for v in r["raw"].values()])), 4)
             entry["p_at_1_last_centred"] = round(float(np.mean([v[-1] for v in r["centred"].values()])), 4)
+            entry["p_at_1_centred_per_layer"] = np.mean(list(r["centred"].values()), axis=0).round(4).tolist()
         curve.append(entry)
 
     losses = train_loop(model, mlm_loss, batches, steps, lr=preset.train.lr, warmup=preset.train.warmup,
@@ -151,6 +164,7 @@ def pretrain(preset: Preset, seed: int, out_dir: Path, steps: int | None = None,
                         on_log=on_log, log_every=preset.train.log_every, desc=f"pretrain {preset.name}")
     wall = time.time() - t0
     trained = held_out_retrieval(model, tok, preset.langs)
+    torch.manual_seed(seed)  # the same control as models.random_init_model(preset, seed, tok)
     control = held_out_retrieval(XLMRobertaForMaskedLM(encoder_config(preset.model, tok)).eval(), tok, preset.langs)
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
@@ -163,6 +177,7 @@ def pretrain(preset: Preset, seed: int, out_dir: Path, steps: int | None = None,
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "losses_first_steps": [round(x, 6) for x in losses[:20]], "curve": curve,
         "held_out_retrieval": {"trained": trained, "random_init": control},
+        "versus_control": compare_with_control({"trained": trained, "random_init": control}),
     }
     (out_dir / "training_log.json").write_text(json.dumps(log, indent=1))
     return log
