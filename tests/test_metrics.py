@@ -147,6 +147,20 @@ def test_alignment_table_is_tidy(rng):
     assert table[(table.measure == "strong_p_at_1")].value.max() < 0.1
 
 
+
+def test_headline_and_full_tables_agree_on_cosine_p_at_1_with_ties(rng):
+    """The fast path and the full path score ties the same way (a tie with the gold item is a hit)."""
+    x = rng.normal(size=(6, 4))
+    y = x.copy()
+    y[3] = y[2]  # query 2 and query 3 each tie between their gold row and the other one
+    embs = {"a": x, "b": y}
+    full = alignment_table(embs, k=2, measures="weak")
+    fast = alignment_table(embs, measures="headline")
+    pick = lambda t: t[t.measure == "p_at_1_cosine"].set_index(["src", "tgt"]).value
+    assert pick(full).to_dict() == pick(fast).to_dict()
+    assert pick(fast)[("a", "b")] == 1.0  # ties count as hits, as metrics.retrieval_accuracy does
+    assert pick(fast)[("a", "b")] == metrics.retrieval_accuracy(x, y)
+
 @pytest.mark.parametrize("bad,match", [
     (lambda r: (r.normal(size=(5, 3)), r.normal(size=(4, 3))), "same shape"),
     (lambda r: (np.zeros((0, 3)), np.zeros((0, 3))), "non-empty"),

@@ -51,13 +51,13 @@ def alignment_table(embs: Mapping[str, np.ndarray], layers: Sequence[int] | None
             cos = metrics.cosine_matrix(e[a], e[b])
             if measures == "headline":
                 for src, tgt, c in ((a, b, cos), (b, a, cos.T)):
-                    rows.append((src, tgt, layer, "p_at_1_cosine", float((c.argmax(1) == np.arange(len(c))).mean())))
+                    rows.append((src, tgt, layer, "p_at_1_cosine", float((metrics.ranks_of_gold(c) == 1).mean())))
                 continue
             rows.append((a, b, layer, "cka", metrics.linear_cka(e[a], e[b])))
             rows.append((a, b, layer, "cosine_gap", metrics.cosine_gap_from(cos)))
             for src, tgt, c in ((a, b, cos), (b, a, cos.T)):
                 for scoring, sim in metrics.all_scores(c, k).items():
-                    ranks = (sim > np.diag(sim)[:, None]).sum(1) + 1
+                    ranks = metrics.ranks_of_gold(sim)
                     rows.append((src, tgt, layer, f"p_at_1_{scoring}", float((ranks == 1).mean())))
                     if scoring == "cosine":
                         rows.append((src, tgt, layer, "mrr_cosine", float((1.0 / ranks).mean())))

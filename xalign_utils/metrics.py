@@ -71,7 +71,8 @@ def cosine_matrix(src, tgt) -> np.ndarray:
     return _normalise(_as_matrix(src, "src")) @ _normalise(_as_matrix(tgt, "tgt")).T
 
 
-def _ranks_of_gold(scores: np.ndarray) -> np.ndarray:
+def ranks_of_gold(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of the gold item (the diagonal) in each row; ties are not counted against it."""
     gold = np.diag(scores)
     return (scores > gold[:, None]).sum(1) + 1
 
@@ -79,13 +80,13 @@ def _ranks_of_gold(scores: np.ndarray) -> np.ndarray:
 def retrieval_accuracy(src, tgt, scoring: str = "cosine", k: int = 10) -> float:
     """Weak alignment P@1: how often tgt[i] is the best-scored of all tgt rows for src[i]."""
     s, t = _pair(src, tgt)
-    return float((_ranks_of_gold(similarity(s, t, scoring, k)) == 1).mean())
+    return float((ranks_of_gold(similarity(s, t, scoring, k)) == 1).mean())
 
 
 def mrr(src, tgt, scoring: str = "cosine", k: int = 10) -> float:
     """Mean reciprocal rank of tgt[i] among all tgt rows for query src[i]."""
     s, t = _pair(src, tgt)
-    return float((1.0 / _ranks_of_gold(similarity(s, t, scoring, k))).mean())
+    return float((1.0 / ranks_of_gold(similarity(s, t, scoring, k))).mean())
 
 
 def strong_alignment(embs: Mapping[str, np.ndarray], chunk: int = 1024) -> dict[str, float]:
