@@ -12,6 +12,7 @@ from xalign_utils.models import (ModelLoadError, base_model, checkpoint_for, enc
                                  shipped_checkpoint)
 from xalign_utils.presets import get_preset
 from xalign_utils.pretrain import MLMBatches, compare_with_control, mlm_loss, training_key
+from xalign_utils.tokenize import train_tokenizer
 from xalign_utils.train import seed_everything, train_loop
 
 CI = get_preset("ci")
@@ -21,6 +22,22 @@ SHIPPED = shipped_checkpoint("ci")
 @pytest.fixture(scope="module")
 def ci_model():
     return base_model("ci")
+
+
+@pytest.fixture(scope="module")
+def log():
+    """The training log `xalign pretrain --preset ci` wrote beside the shipped weights."""
+    return json.loads((SHIPPED / "training_log.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def rebuilt_tokenizer(log):
+    """The ci tokenizer trained again here, from the pretraining split (about 15 s)."""
+    return train_tokenizer(CI.langs, CI.model.vocab_size, CI.train.lang_alpha, log["seed"], CI.train.disjoint)
+
+
+def vocab(tok) -> list:
+    return json.loads(tok.backend_tokenizer.to_str())["model"]["vocab"]
 
 
 def test_tokenizer_round_trip(ci_model):
@@ -52,27 +69,33 @@ def test_encode_batched_equals_one_by_one_in_order(ci_model):
     np.testing.assert_allclose(all_layers[1], encode(model, tok, texts, layer=1, pooling="cls"), atol=1e-5)
 
 
-def test_shipped_checkpoint_matches_current_code_and_data():
-    log = json.loads((SHIPPED / "training_log.json").read_text())
+def test_shipped_checkpoint_matches_current_code_and_data(log):
     assert log["key"] == training_key(CI, 0), (
         "checkpoints/ci was trained from other code/config/data: rerun `xalign pretrain --preset ci`"
     )
     assert checkpoint_for(CI, 0) == SHIPPED
 
 
-def test_shipped_weights_hash_matches_log():
-    log = json.loads((SHIPPED / "training_log.json").read_text())
+def test_shipped_weights_hash_matches_log(log):
     assert hashlib.sha256((SHIPPED / "model.safetensors").read_bytes()).hexdigest() == log["weights_sha256"]
 
 
-def test_first_training_steps_reproduce_logged_losses():
-    """Re-run the first 20 steps from the logged seed: the shipped weights come from this code."""
-    log = json.loads((SHIPPED / "training_log.json").read_text())
-    _, tok = load_model(SHIPPED)
+def test_tokenizer_training_rebuilds_the_shipped_tokenizer(log, rebuilt_tokenizer):
+    """Training the tokenizer again gives the shipped one exactly: same pieces, ids and scores."""
+    _, shipped = load_model(SHIPPED)
+    assert vocab(rebuilt_tokenizer) == vocab(shipped)
+    assert hashlib.sha256(json.dumps(vocab(rebuilt_tokenizer)).encode()).hexdigest() == log["tokenizer_vocab_sha256"]
+    text = data.corpus("hi", "eval")[1][0]
+    assert rebuilt_tokenizer(text)["input_ids"] == shipped(text)["input_ids"]
+
+
+def test_first_training_steps_reproduce_logged_losses(log, rebuilt_tokenizer):
+    """Re-run the first 20 steps from the logged seed, with the tokenizer trained again here: the
+    shipped weights come from this code, end to end."""
     seed = log["seed"]
-    batches = MLMBatches(CI, tok, seed)
+    batches = MLMBatches(CI, rebuilt_tokenizer, seed)
     seed_everything(seed)
-    model = random_init_model(CI, seed, tok)
+    model = random_init_model(CI, seed, rebuilt_tokenizer)
     losses = train_loop(model, mlm_loss, batches, steps=20, lr=CI.train.lr, warmup=CI.train.warmup,
                         weight_decay=CI.train.weight_decay)
     np.testing.assert_allclose(losses, log["losses_first_steps"], atol=1e-4)
@@ -89,10 +112,9 @@ def test_compare_with_control_by_hand():
     assert out["centred"]["best"] == {"trained": 0.4, "random_init": 0.1} and out["centred"]["beats_control"]
 
 
-def test_training_log_compares_with_the_random_init_control():
+def test_training_log_compares_with_the_random_init_control(log):
     """The log holds held-out retrieval of the trained model and of the control, per layer, and the
     summary of the two (`versus_control`) is the one computed from them."""
-    log = json.loads((SHIPPED / "training_log.json").read_text())
     ret = log["held_out_retrieval"]
     n_hidden = CI.model.num_hidden_layers + 1
     for model in ("trained", "random_init"):
@@ -150,10 +172,10 @@ def test_zero_shot_pos_beats_majority_on_english_and_reports_gap(ci_model):
     assert table.set_index("treebank").loc["en_pud", "gap"] == 0.0
 
 
-def test_shipped_checkpoint_beats_the_control_on_held_out_retrieval():
+def test_shipped_checkpoint_beats_the_control_on_held_out_retrieval(log):
     """Issue 3's bar, read from the log the training run wrote: on 1000 held-out paragraphs the
     trained model's best layer beats the random-init control's best layer once each language's mean
     is removed (raw cosine retrieval is reported beside it; at ci scale it is level with the control)."""
-    summary = json.loads((SHIPPED / "training_log.json").read_text())["versus_control"]
+    summary = log["versus_control"]
     centred = summary["centred"]["best"]
     assert summary["centred"]["beats_control"] and centred["trained"] > 1.2 * centred["random_init"], centred

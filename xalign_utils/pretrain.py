@@ -8,6 +8,10 @@ The generic loop in train.py is guarded instead by the test that replays the fir
 Batches are monolingual (one language per step, sampled ~ n_l^0.3), sequences are packed streams
 of `<s> paragraph </s>` cut to `max_len` tokens, and the MLM head is computed on masked positions
 only (about 3x the step throughput of the full-sequence head at ci size; see benchmarks/).
+
+A full re-run reproduces a shipped checkpoint: the tokenizer trainer is deterministic (tokenize.py)
+and each batch is a pure function of (seed, step). The log records the sha256 of the weights and of
+the tokenizer's vocabulary (pieces and scores) so both can be checked.
 """
 from __future__ import annotations
 
@@ -106,22 +110,27 @@ class MLMBatches:
 
 
 def held_out_retrieval(model, tokenizer, langs, n: int = 1000) -> dict:
-    """en->X P@1 (cosine, mean pooling) on held-out eval paragraphs, per layer, raw and mean-centred."""
+    """en->X P@1 (cosine, mean pooling) on held-out eval paragraphs, per layer, raw and mean-centred
+    (`methods.transforms.LanguageCentering`, fitted on the same paragraphs, as notebook 00 does)."""
+    from .methods.transforms import LanguageCentering
     from .metrics import retrieval_accuracy
 
     par = data.parallel(tuple(langs), "eval")
     n = min(n, len(par["key"]))
     embs = {lang: encode(model, tokenizer, par[lang][:n], layer="all") for lang in langs}
-    out = {"n": n, "raw": {}, "centred": {}}
-    for lang in langs:
-        if lang == "en":
-            continue
-        src, tgt = embs["en"], embs[lang]
-        out["raw"][lang] = [round(retrieval_accuracy(src[l], tgt[l]), 4) for l in range(len(src))]
-        out["centred"][lang] = [
-            round(retrieval_accuracy(src[l] - src[l].mean(0), tgt[l] - tgt[l].mean(0)), 4) for l in range(len(src))
-        ]
+    n_layers = len(embs["en"])
+    layers = {"raw": [{lang: e[l] for lang, e in embs.items()} for l in range(n_layers)]}
+    layers["centred"] = [LanguageCentering().fit(by_lang).transform(by_lang) for by_lang in layers["raw"]]
+    out: dict = {"n": n}
+    for view, per_layer in layers.items():
+        out[view] = {lang: [round(retrieval_accuracy(e["en"], e[lang]), 4) for e in per_layer]
+                     for lang in langs if lang != "en"}
     return out
+
+
+def mean_over_languages(per_language: dict[str, list[float]]) -> list[float]:
+    """Per-layer mean of per-language P@1 lists."""
+    return np.mean(list(per_language.values()), axis=0).round(4).tolist()
 
 
 def compare_with_control(held: dict) -> dict:
@@ -129,8 +138,7 @@ def compare_with_control(held: dict) -> dict:
     control, and whether the trained model's best layer beats the control's best layer."""
     out = {}
     for view in ("raw", "centred"):
-        per = {name: np.mean([held[name][view][lang] for lang in held[name][view]], axis=0).round(4).tolist()
-               for name in ("trained", "random_init")}
+        per = {name: mean_over_languages(held[name][view]) for name in ("trained", "random_init")}
         best = {name: max(v) for name, v in per.items()}
         out[view] = {"per_layer": per, "best": best, "beats_control": bool(best["trained"] > best["random_init"])}
     return out
@@ -154,9 +162,8 @@ def pretrain(preset: Preset, seed: int, out_dir: Path, steps: int | None = None,
         entry = {"step": step, "loss": round(loss, 4), "wall_s": round(time.time() - t0, 1)}
         if step % eval_every == 0 or step == steps:
             r = held_out_retrieval(model, tok, preset.langs, n=500)
-            entry["p_at_1_last_raw"] = round(float(np.mean([v[-1] for v in r["raw"].values()])), 4)
-            entry["p_at_1_last_centred"] = round(float(np.mean([v[-1] for v in r["centred"].values()])), 4)
-            entry["p_at_1_centred_per_layer"] = np.mean(list(r["centred"].values()), axis=0).round(4).tolist()
+            raw, centred = mean_over_languages(r["raw"]), mean_over_languages(r["centred"])
+            entry.update(p_at_1_last_raw=raw[-1], p_at_1_last_centred=centred[-1], p_at_1_centred_per_layer=centred)
         curve.append(entry)
 
     losses = train_loop(model, mlm_loss, batches, steps, lr=preset.train.lr, warmup=preset.train.warmup,
@@ -169,12 +176,14 @@ def pretrain(preset: Preset, seed: int, out_dir: Path, steps: int | None = None,
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     weights = (out_dir / "model.safetensors").read_bytes()
+    vocab = json.loads(tok.backend_tokenizer.to_str())["model"]["vocab"]
     log = {
         "preset": preset.name, "seed": seed, "key": training_key(preset, seed), "config": preset.to_dict(),
         "steps": steps, "tokens_seen": steps * preset.train.batch_size * preset.model.max_len,
         "wall_time_s": round(wall, 1), "tokenizer_time_s": round(t_tok, 1),
         "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "tokenizer_vocab_sha256": hashlib.sha256(json.dumps(vocab).encode()).hexdigest(),
         "losses_first_steps": [round(x, 6) for x in losses[:20]], "curve": curve,
         "held_out_retrieval": {"trained": trained, "random_init": control},
         "versus_control": compare_with_control({"trained": trained, "random_init": control}),

@@ -1,16 +1,23 @@
-"""A shared subword tokenizer (HF `tokenizers`, Unigram) for all of a preset's languages.
+"""A shared subword tokenizer (a SentencePiece Unigram model, as XLM-R's) for all of a preset's languages.
 
 Introduced in notebook 00_measuring_alignment. Trained on the `pretrain` split with language
 sampling ~ n_l^alpha (alpha = 0.3, as XLM-R does), so low-resource languages get vocabulary; saved
-as a `transformers.PreTrainedTokenizerFast` with XLM-R's special tokens.
+as a `transformers.PreTrainedTokenizerFast` (HF `tokenizers` Unigram) with XLM-R's special tokens.
+
+The vocabulary and scores come from `sentencepiece`'s trainer, run on one thread with no sentence
+sampling: its output is a pure function of the input, so `xalign pretrain` rebuilds the shipped
+tokenizer bit for bit. HF `tokenizers`' own UnigramTrainer is not: two runs on the same texts give
+the same pieces with different scores and ids (measured; the cause is its hash-map order), which
+would make every full pretraining re-run train on other token ids.
 """
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Sequence
 
 import numpy as np
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
 from . import data
@@ -46,16 +53,29 @@ def sampled_texts(langs: Sequence[str], alpha: float = 0.3, seed: int = 0, disjo
 
 def train_tokenizer(langs: Sequence[str], vocab_size: int = 8000, alpha: float = 0.3, seed: int = 0,
                     disjoint: bool = False) -> PreTrainedTokenizerFast:
-    """Train a Unigram tokenizer on the preset's pretraining split; returns a fast HF tokenizer."""
-    tok = Tokenizer(models.Unigram())
+    """Train a Unigram tokenizer on the preset's pretraining split; returns a fast HF tokenizer.
+
+    Deterministic: the same texts give the same pieces, scores and ids in every process."""
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.set_random_generator_seed(seed)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sampled_texts(langs, alpha, seed, disjoint)), model_writer=model,
+        model_type="unigram", vocab_size=vocab_size, max_sentencepiece_length=16,
+        character_coverage=1.0,  # keep every character (Chinese needs thousands); <unk> stays rare
+        normalization_rule_name="nfkc", num_threads=1, input_sentence_size=0, shuffle_input_sentence=False,
+        max_sentence_length=1 << 20, bos_id=0, pad_id=1, eos_id=2, unk_id=3, bos_piece="<s>",
+        pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>", user_defined_symbols=["<mask>"], minloglevel=2,
+    )
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+    assert [p for p, _ in vocab[: len(SPECIAL_TOKENS)]] == SPECIAL_TOKENS, vocab[:5]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=SPECIAL_TOKENS.index("<unk>")))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
-    trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>", max_piece_length=16,
-        show_progress=False,
-    )
-    tok.train_from_iterator(sampled_texts(langs, alpha, seed, disjoint), trainer=trainer)
+    tok.add_special_tokens(SPECIAL_TOKENS)
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
