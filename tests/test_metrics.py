@@ -147,7 +147,6 @@ def test_alignment_table_is_tidy(rng):
     assert table[(table.measure == "strong_p_at_1")].value.max() < 0.1
 
 
-
 def test_headline_and_full_tables_agree_on_cosine_p_at_1_with_ties(rng):
     """The fast path and the full path score ties the same way (a tie with the gold item is a hit)."""
     x = rng.normal(size=(6, 4))
@@ -160,6 +159,7 @@ def test_headline_and_full_tables_agree_on_cosine_p_at_1_with_ties(rng):
     assert pick(full).to_dict() == pick(fast).to_dict()
     assert pick(fast)[("a", "b")] == 1.0  # ties count as hits, as metrics.retrieval_accuracy does
     assert pick(fast)[("a", "b")] == metrics.retrieval_accuracy(x, y)
+
 
 @pytest.mark.parametrize("bad,match", [
     (lambda r: (r.normal(size=(5, 3)), r.normal(size=(4, 3))), "same shape"),
