@@ -107,3 +107,53 @@ def test_a_failing_cell_names_notebook_and_cell_and_keeps_good_output(tmp_path, 
     with pytest.raises(build.BuildError, match=r"broken failed in cell \d+ .*ValueError: boom"):
         build.execute("broken", {}, out, tmp_path / "out" / "metrics.json")
     assert out.read_text() == "good output"  # the previous good output is not replaced
+
+
+def test_record_results_round_trip_and_duplicate_variant(tmp_path, monkeypatch):
+    import pandas as pd
+
+    path = tmp_path / "r.csv"
+    monkeypatch.setenv("XALIGN_RESULTS_PATH", str(path))
+    monkeypatch.setenv("XALIGN_NOTEBOOK", "00_test")
+    monkeypatch.setattr(rec, "_recorded", {})
+    table = pd.DataFrame({"src": ["en", "en"], "tgt": ["de", "ru"], "layer": [2, 2],
+                          "measure": ["p_at_1_cosine"] * 2, "value": [0.25, 0.125]})
+    rec.record_results("base", table, family="base", seed=3, n=434)
+    rec.record_results("control", pd.DataFrame({"measure": ["apps_accuracy"], "value": [0.5], "n": [633]}),
+                       family="control")
+    got = rec.read_results(path)
+    assert list(got.columns) == rec.RESULT_COLUMNS and len(got) == 3
+    row = got.iloc[0].to_dict()
+    assert row == {"notebook": "00_test", "variant": "base", "family": "base", "src": "en", "tgt": "de", "layer": 2,
+                   "measure": "p_at_1_cosine", "value": 0.25, "seed": 3, "n": 434}
+    assert got.iloc[2][["src", "tgt", "layer", "n"]].tolist() == ["all", "all", -1, 633]
+    with pytest.raises(ValueError, match="variant 'base' was already recorded by this notebook"):
+        rec.record_results("base", table)
+    rec.record_results("base", table.assign(value=[0.5, 0.5]), replace=True)
+    assert rec.read_results(path).query("variant == 'base'").value.tolist() == [0.5, 0.5]
+    with pytest.raises(ValueError, match="columns measure and value"):
+        rec.record_results("other", pd.DataFrame({"x": [1]}))
+    with pytest.raises(ValueError, match="non-finite"):
+        rec.record_results("nan", pd.DataFrame({"measure": ["m"], "value": [float("nan")]}))
+
+
+def test_build_collects_every_notebooks_results(tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
+    stems = build.notebooks()
+    for i, stem in enumerate(stems):
+        f = build.results_file("ci", stem)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{"notebook": stem, "variant": f"v{i}", "family": "base", "src": "en", "tgt": "de", "layer": 0,
+                       "measure": "m", "value": 0.1 * i, "seed": 0, "n": 10}]).to_csv(f, index=False)
+    out = rec.read_results(build.collect_results("ci"))
+    assert list(out.notebook) == stems and list(out.variant) == [f"v{i}" for i in range(len(stems))]
+
+
+def test_model_parameter_is_checked_before_compute(monkeypatch):
+    from xalign_utils.models import ModelLoadError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="hub model 'no-such-org/no-such-model' is not available offline"):
+        build.validate_parameters("00_measuring_alignment", {"model": "no-such-org/no-such-model"})

@@ -9,11 +9,11 @@ from xalign_utils.presets import PRESETS, UnknownPresetError, get_preset
 
 # Deduplicated paragraphs per language and split (README, "Data and splits").
 ROWS = {
-    "en": (4833, 8547, 27453), "de": (4490, 7561, 24272), "es": (4163, 6276, 21115),
-    "fr": (4449, 6622, 23652), "ru": (3507, 3971, 15055), "zh": (3808, 4292, 16849),
-    "ja": (3193, 3056, 12439), "ko": (3245, 2976, 12289), "hi": (1142, 610, 3450),
-    "tr": (3590, 4283, 16128), "fi": (3154, 2179, 11124), "id": (3937, 4477, 17878),
-    "vi": (2756, 2625, 10729),
+    "en": (4833, 8242, 26595), "de": (4490, 7498, 24076), "es": (4163, 6220, 20926),
+    "fr": (4449, 6574, 23490), "ru": (3507, 3920, 14902), "zh": (3808, 4261, 16705),
+    "ja": (3193, 3026, 12330), "ko": (3245, 2957, 12208), "hi": (1142, 609, 3431),
+    "tr": (3590, 4257, 15991), "fi": (3154, 2167, 10992), "id": (3937, 4436, 17689),
+    "vi": (2756, 2608, 10647),
 }
 CI = PRESETS["ci"].langs
 
@@ -27,7 +27,7 @@ def test_rows_per_language_and_split(lang):
 def test_eval_split_has_1000_paragraphs_in_every_ci_language():
     par = data.parallel(CI, "eval")
     assert len(par["key"]) >= data.EVAL_MIN_ROWS
-    assert len(data.parallel(CI, "parallel")["key"]) > 500
+    assert len(data.parallel(CI, "parallel")["key"]) == 515
 
 
 def test_parallel_rows_are_aligned_by_key():
@@ -51,13 +51,55 @@ def test_splits_are_by_whole_pages_and_eval_never_leaks():
         assert not eval_texts & set(data.parallel(CI, "parallel")[lang])
 
 
-def test_disjoint_gives_each_page_to_one_language():
+def test_no_eval_item_has_a_near_duplicate_in_pretrain_or_parallel():
+    """After case/punctuation/digit normalisation, no eval paragraph of any language reappears in the
+    training splits of any language ("Left" on an eval page, "LEFT" on a pretraining page)."""
+    assert data.normalise("LEFT,") == data.normalise("Left") == "left"
+    assert data.normalise("Step 12: Save!") == data.normalise("step 3 save") == "step 0 save"
+    from xalign_utils.languages import available
+
+    banned = {data.normalise(t) for lang in available("lohelp") for t in data.corpus(lang, "eval")[1]}
+    for lang in available("lohelp"):
+        for split in ("pretrain", "parallel"):
+            texts = data.corpus(lang, split)[1]
+            assert not {data.normalise(t) for t in texts} & banned, (lang, split)
+    assert not {data.normalise(t) for t in data.parallel(list(CI), "parallel")["en"]} & banned
+
+
+def test_disjoint_gives_each_page_to_one_language_and_matched_keeps_shared_pages():
     owners = {}
     for lang in CI:
-        for key in data.corpus(lang, "pretrain", disjoint=True)[0]:
+        for key in data.corpus(lang, "pretrain", "disjoint")[0]:
             owners.setdefault(data.page_of(key), set()).add(lang)
     assert owners and all(len(v) == 1 for v in owners.values())
-    assert len(data.corpus("de", "pretrain", disjoint=True)[1]) < len(data.corpus("de", "pretrain")[1])
+    sizes = {v: {lang: len(data.corpus(lang, "pretrain", v)[1]) for lang in CI} for v in data.CORPUS_VARIANTS}
+    assert all(sizes["disjoint"][lang] < sizes["comparable"][lang] / 3 for lang in CI)
+    # matched: the same pages in every language, about the disjoint corpus's size per language
+    assert all(0.7 < sizes["matched"][lang] / sizes["disjoint"][lang] < 1.3 for lang in CI), sizes
+    pages = {lang: {data.page_of(k) for k in data.corpus(lang, "pretrain", "matched")[0]} for lang in CI}
+    assert len(pages["de"] & pages["ru"]) > 0.5 * len(pages["ru"])
+    with pytest.raises(ValueError, match="unknown corpus variant 'shuffled'"):
+        data.corpus("en", "pretrain", "shuffled")
+    with pytest.raises(ValueError, match="only applies to split='pretrain'"):
+        data.corpus("en", "eval", "disjoint")
+
+
+def test_parallel_accepts_any_sequence_and_eval_items_split_by_length():
+    assert data.parallel(["en", "de"], "eval") == data.parallel(("en", "de"), "eval")
+    sentences, terms = data.eval_items(list(CI), "sentences"), data.eval_items(list(CI), "terms")
+    assert len(sentences["key"]) == 434 and len(terms["key"]) == 612
+    assert all(len(t.split()) >= data.SENTENCE_MIN_WORDS for t in sentences["en"])
+    assert all(len(t.split()) < data.SENTENCE_MIN_WORDS for t in terms["en"])
+    assert sorted(sentences["key"] + terms["key"]) == sorted(data.parallel(list(CI), "eval")["key"])
+    with pytest.raises(ValueError, match="include 'en'"):
+        data.eval_items(["de", "ru"])
+
+
+def test_application_labels_come_from_the_page_key():
+    assert data.application_of("text/scalc/01/04060101.xhp#par_id1") == "scalc"
+    assert data.application_of("text/shared/01/01010000.xhp#hd_id1") is None
+    labels = {data.application_of(k) for k in data.parallel(list(CI), "eval")["key"]} - {None}
+    assert labels <= set(data.APPLICATIONS) and len(labels) >= 6
 
 
 def test_out_of_domain_sets():

@@ -148,7 +148,7 @@ def test_alignment_table_is_tidy(rng):
 
 
 def test_headline_and_full_tables_agree_on_cosine_p_at_1_with_ties(rng):
-    """The fast path and the full path score ties the same way (a tie with the gold item is a hit)."""
+    """The fast path and the full path score ties the same way: by expectation under random tie-breaking."""
     x = rng.normal(size=(6, 4))
     y = x.copy()
     y[3] = y[2]  # query 2 and query 3 each tie between their gold row and the other one
@@ -157,8 +157,140 @@ def test_headline_and_full_tables_agree_on_cosine_p_at_1_with_ties(rng):
     fast = alignment_table(embs, measures="headline")
     pick = lambda t: t[t.measure == "p_at_1_cosine"].set_index(["src", "tgt"]).value
     assert pick(full).to_dict() == pick(fast).to_dict()
-    assert pick(fast)[("a", "b")] == 1.0  # ties count as hits, as metrics.retrieval_accuracy does
+    assert pick(fast)[("a", "b")] == pytest.approx(5 / 6)  # 4 sure hits + 2 coin flips
     assert pick(fast)[("a", "b")] == metrics.retrieval_accuracy(x, y)
+
+
+# ---------------------------------------------------------------- degenerate inputs score chance
+
+@pytest.mark.parametrize("scoring", metrics.SCORINGS)
+def test_constant_embeddings_score_chance_on_weak_retrieval(scoring):
+    n = 40
+    x = np.ones((n, 8))
+    assert metrics.retrieval_accuracy(x, x, scoring, k=5) == pytest.approx(1 / n)
+    assert metrics.mrr(x, x, scoring, k=5) == pytest.approx(sum(1 / r for r in range(1, n + 1)) / n)
+    assert metrics.mrr(x, x, scoring, k=5) == pytest.approx(metrics.chance_mrr(n))
+
+
+def test_constant_embeddings_score_chance_on_strong_alignment(rng):
+    n, langs = 30, "abcd"
+    embs = {lang: np.full((n, 5), 0.7) for lang in langs}
+    got = metrics.strong_alignment(embs)
+    pool = n * len(langs) - 1
+    assert got["p_at_1"] == pytest.approx((len(langs) - 1) / pool)
+    assert got["same_language_bias"] == pytest.approx((n - 1) / pool)
+    assert got["map"] == pytest.approx(metrics.chance_average_precision(len(langs) - 1, pool))
+    # the closed form is the mean AP of random rankings (simulated independently)
+    sims = []
+    for _ in range(4000):
+        rel = np.sort(rng.choice(pool, len(langs) - 1, replace=False)) + 1
+        sims.append(np.mean(np.arange(1, len(rel) + 1) / rel))
+    assert np.mean(sims) == pytest.approx(got["map"], abs=0.01)
+
+
+def test_collapsed_model_scores_chance_in_the_whole_table():
+    n = 25
+    embs = {lang: np.ones((n, 6)) for lang in ("en", "de", "ru")}
+    t = alignment_table(embs, k=5).set_index(["src", "tgt", "measure"]).value
+    assert t[("en", "de", "p_at_1_cosine")] == pytest.approx(1 / n)
+    assert t[("en", "de", "p_at_1_csls")] == pytest.approx(1 / n)
+    assert t[("en", "de", "mrr_cosine")] == pytest.approx(metrics.chance_mrr(n))
+    assert t[("all", "all", "lid_probe")] == pytest.approx(1 / 3)
+    assert t[("en", "de", "cka")] == 0.0 and t[("en", "de", "cosine_gap")] == pytest.approx(0.0)
+    assert t[("all", "all", "strong_map")] == pytest.approx(metrics.chance_average_precision(2, 3 * n - 1))
+
+
+def brute_force_expected_ap(scores, relevant):
+    """Mean AP over every ordering that breaks ties (enumerated), ranking by score descending."""
+    from itertools import permutations
+
+    idx = list(range(len(scores)))
+    values = []
+    for perm in permutations(idx):
+        order = sorted(perm, key=lambda i: -scores[i])  # stable: ties in the order of perm
+        hits, precs = 0, []
+        for rank, i in enumerate(order, 1):
+            if relevant[i]:
+                hits += 1
+                precs.append(hits / rank)
+        values.append(np.mean(precs))
+    return np.mean(values)
+
+
+@pytest.mark.parametrize("scores,relevant", [
+    ([0.9, 0.5, 0.5, 0.5, 0.1, 0.5], [1, 0, 1, 0, 0, 1]),
+    ([0.3, 0.3, 0.3, 0.3, 0.3], [0, 1, 0, 1, 0]),
+    ([0.8, 0.7, 0.2, 0.2, 0.9, 0.2], [0, 1, 1, 0, 0, 0]),
+])
+def test_expected_average_precision_equals_all_tie_breakings(scores, relevant):
+    scores, relevant = np.array(scores), np.array(relevant, dtype=bool)
+    terms = metrics._expected_precision_terms(scores[None, :], scores[relevant][None, :])
+    assert terms.mean() == pytest.approx(brute_force_expected_ap(scores, relevant))
+
+
+def test_ties_expected_rank_and_reciprocal_rank_by_hand():
+    scores = np.array([[0.5, 0.5, 0.5, 0.9],  # gold (0.5) below one, tied with two: ranks 2, 3, 4
+                       [0.1, 0.2, 0.0, 0.0]])  # gold 0.2 first
+    out = metrics.retrieval_outcomes(scores)
+    np.testing.assert_allclose(out["hit"], [0.0, 1.0])
+    np.testing.assert_allclose(out["rr"], [(1 / 2 + 1 / 3 + 1 / 4) / 3, 1.0])
+    np.testing.assert_allclose(metrics.ranks_of_gold(scores), [3.0, 1.0])
+
+
+def test_hubness_of_a_collapsed_space_is_that_of_random_neighbours():
+    x = np.ones((400, 4))
+    n, k = 400, 10
+    p = k / n  # random neighbour lists: k-occurrence ~ Binomial(n, k/n)
+    binomial_skew = (1 - 2 * p) / np.sqrt(n * p * (1 - p))
+    mean_skew = np.mean([metrics.hubness(x, x, k, seed=s) for s in range(8)])
+    assert mean_skew == pytest.approx(binomial_skew, abs=0.15)  # not one giant hub (skew ~ 20)
+
+
+# ---------------------------------------------------------------- paired intervals and verdicts
+
+def test_bootstrap_interval_covers_the_true_difference(rng):
+    """Simulated pairs of systems on 300 items (correlated hits, true P@1 0.35 vs 0.30): the 95 %
+    interval covers the true difference in at least 90 % of 200 trials."""
+    covered = 0
+    for trial in range(200):
+        easy = rng.uniform(size=300)  # item difficulty shared by both systems (paired)
+        a = (easy < 0.35).astype(float)
+        b = ((easy < 0.30) ^ (rng.uniform(size=300) < 0.0)).astype(float)
+        flip = rng.uniform(size=300) < 0.2  # each system also errs independently on some items
+        a[flip] = (rng.uniform(size=flip.sum()) < 0.35)
+        b[flip] = (rng.uniform(size=flip.sum()) < 0.30)
+        iv = metrics.paired_bootstrap(a, b, resamples=1000, seed=trial)
+        covered += iv.low <= 0.05 <= iv.high
+    assert covered >= 180, covered
+
+
+def test_paired_bootstrap_known_answers_and_verdicts():
+    a = np.array([1, 1, 1, 0, 1, 1, 0, 1] * 30, dtype=float)
+    iv = metrics.paired_bootstrap(a, a)
+    assert iv.diff == 0 and iv.low == 0 and iv.high == 0 and metrics.verdict(iv) == "inconclusive"
+    better = metrics.paired_bootstrap(np.ones(50), np.zeros(50))
+    assert better.diff == 1 and metrics.verdict(better) == "better"
+    assert metrics.verdict(better, higher_is_better=False) == "worse"
+    per_lang = np.stack([np.ones(40), np.zeros(40)], 1)  # (items, languages): averaged per item first
+    assert metrics.paired_bootstrap(per_lang, np.zeros((40, 2))).diff == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="same items"):
+        metrics.paired_bootstrap(np.ones(5), np.ones(6))
+    with pytest.raises(ValueError, match="per-item outcomes"):
+        metrics.paired_bootstrap(np.ones(1), np.ones(1))
+    assert metrics.paired_bootstrap(a, 1 - a).as_dict().keys() >= {"diff", "low", "high", "n", "resamples", "seed"}
+
+
+def test_sparse_inputs_match_dense(rng):
+    from scipy import sparse
+
+    x, y = rng.normal(size=(30, 12)), rng.normal(size=(30, 12))
+    x[x < 0.5] = 0
+    y[y < 0.5] = 0
+    xs, ys = sparse.csr_matrix(x), sparse.csr_matrix(y)
+    np.testing.assert_allclose(metrics.cosine_matrix(xs, ys), metrics.cosine_matrix(x, y), atol=1e-12)
+    assert metrics.linear_cka(xs, ys) == pytest.approx(metrics.linear_cka(x, y))
+    dense, sp = metrics.strong_alignment({"a": x, "b": y}), metrics.strong_alignment({"a": xs, "b": ys})
+    assert sp == pytest.approx(dense)
 
 
 @pytest.mark.parametrize("bad,match", [

@@ -28,6 +28,19 @@ def test_centering_and_normalisation_make_the_toy_strongly_aligned(toy):
         assert metrics.strong_alignment(t.fit_transform(toy))["p_at_1"] == 1.0, type(t).__name__
 
 
+def test_lir_as_published_restores_strong_alignment_on_the_toy_space(toy):
+    """LIR (Yang et al. 2021) takes the SVD of the *uncentred* language matrix: its first direction is
+    the language offset, so removing it makes the toy strongly aligned. Centring first (the old bug)
+    would have removed that direction before the SVD and left strong P@1 at 0."""
+    assert metrics.strong_alignment(toy)["p_at_1"] == 0.0
+    assert metrics.strong_alignment(T.LIR(r=1).fit_transform(toy))["p_at_1"] == 1.0
+    centred_first = {lang: np.linalg.svd(e - e.mean(0), full_matrices=False)[2][:1] for lang, e in toy.items()}
+    buggy = {lang: e - (e @ v.T) @ v for (lang, e), v in zip(toy.items(), centred_first.values())}
+    assert metrics.strong_alignment(buggy)["p_at_1"] < 0.1
+    with pytest.raises(ValueError, match="exceeds the rank"):
+        T.LIR(r=40).fit(toy)
+
+
 def test_lir_rank_zero_is_identity_and_rank_removes_top_direction(rng):
     x = {"en": rng.normal(size=(50, 6)), "de": rng.normal(size=(50, 6))}
     out = T.LIR(r=0).fit_transform(x)

@@ -84,6 +84,24 @@ def metrics_file(preset: str, stem: str) -> Path:
     return BUILD / "metrics" / preset / f"{stem}.json"
 
 
+def results_file(preset: str, stem: str | None = None) -> Path:
+    """One notebook's result rows (`record_results`), or with `stem=None` the collected table."""
+    return BUILD / "results" / (f"{preset}.csv" if stem is None else f"{preset}/{stem}.csv")
+
+
+def collect_results(preset: str) -> Path:
+    """Concatenate every executed notebook's result rows (toc order) into `_build/results/<preset>.csv`."""
+    import pandas as pd
+
+    from .record import RESULT_COLUMNS, read_results
+
+    tables = [read_results(f) for stem in notebooks() if (f := results_file(preset, stem)).exists()]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
+    out = results_file(preset)
+    atomic_write_text(out, table.to_csv(index=False))
+    return out
+
+
 def input_hash(stem: str, params: dict) -> str:
     """Hash of everything a notebook's outputs depend on: itself, the package, data, checkpoints, params, upstream metrics."""
     parts = [
@@ -132,6 +150,10 @@ def validate_parameters(stem: str, overrides: dict) -> dict:
         get_preset(params["preset"])
     if params.get("langs") is not None:
         check_languages(params["langs"])
+    if isinstance(params.get("model"), str):
+        from .models import check_model_name
+
+        check_model_name(params["model"])
     return params
 
 
@@ -155,18 +177,26 @@ def preset_parameters(stem: str, preset: str) -> dict:
 
 # ---------------------------------------------------------------- execution
 
-def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path) -> float:
-    """Run one notebook with papermill into `out_ipynb` (atomically); returns seconds taken."""
+def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, results_csv: Path | None = None) -> float:
+    """Run one notebook with papermill into `out_ipynb` (atomically); returns seconds taken.
+
+    The notebook's `record` numbers go to `metrics_json`, its `record_results` rows to
+    `results_csv` (default: beside `metrics_json`); all three are replaced only when it succeeds."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    results_csv = results_csv or metrics_json.with_suffix(".results.csv")
     out_ipynb.parent.mkdir(parents=True, exist_ok=True)
     metrics_json.parent.mkdir(parents=True, exist_ok=True)
+    results_csv.parent.mkdir(parents=True, exist_ok=True)
     tmp_metrics = metrics_json.with_suffix(".partial.json")
-    tmp_metrics.unlink(missing_ok=True)
+    tmp_results = results_csv.with_suffix(".partial.csv")
+    for tmp in (tmp_metrics, tmp_results):
+        tmp.unlink(missing_ok=True)
     tmp_nb = out_ipynb.with_suffix(".partial.ipynb")
     env_before = dict(os.environ)
-    os.environ.update({"XALIGN_METRICS_PATH": str(tmp_metrics), "XALIGN_QUIET": "1",
+    os.environ.update({"XALIGN_METRICS_PATH": str(tmp_metrics), "XALIGN_RESULTS_PATH": str(tmp_results),
+                       "XALIGN_NOTEBOOK": stem, "XALIGN_QUIET": "1",
                        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
     t0 = time.time()
     try:
@@ -180,10 +210,11 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path) -> flo
         os.environ.clear()
         os.environ.update(env_before)
     os.replace(tmp_nb, out_ipynb)
-    if tmp_metrics.exists():
-        os.replace(tmp_metrics, metrics_json)
-    else:
-        metrics_json.unlink(missing_ok=True)
+    for tmp, final in ((tmp_metrics, metrics_json), (tmp_results, results_csv)):
+        if tmp.exists():
+            os.replace(tmp, final)
+        else:
+            final.unlink(missing_ok=True)
     return time.time() - t0
 
 
@@ -214,10 +245,10 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
             print(f"[{i}/{len(stems)}] {stem}: up to date", flush=True)
             continue
         print(f"[{i}/{len(stems)}] {stem}: running ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
-        seconds = execute(stem, params, out, metrics_file(p.name, stem))
+        seconds = execute(stem, params, out, metrics_file(p.name, stem), results_file(p.name, stem))
         atomic_write_text(stamp, key)
         print(f"[{i}/{len(stems)}] {stem}: done in {seconds:.0f} s", flush=True)
-    print(f"notebooks: {time.time() - t_all:.0f} s", flush=True)
+    print(f"notebooks: {time.time() - t_all:.0f} s; results table: {_shown(collect_results(p.name))}", flush=True)
     if render:
         render_book(p.name)
 
@@ -284,7 +315,7 @@ def run(stem: str, overrides: dict, out_dir: Path | None = None) -> Path:
     params = validate_parameters(stem, overrides)
     tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
     out_dir = Path(out_dir) if out_dir else BUILD / "runs" / f"{stem}-{tag}"
-    seconds = execute(stem, overrides, out_dir / f"{stem}.ipynb", out_dir / "metrics.json")
+    seconds = execute(stem, overrides, out_dir / f"{stem}.ipynb", out_dir / "metrics.json", out_dir / "results.csv")
     print(f"{stem}: done in {seconds:.0f} s -> {_shown(out_dir)}", flush=True)
     return out_dir
 

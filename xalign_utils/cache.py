@@ -49,16 +49,3 @@ def atomic_write_text(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def get_or_compute_dir(key: str, fill: Callable[[Path], None], done_marker: str = "DONE") -> Path:
-    """Cached directory for `key`; calls fill(tmpdir) once to create it (atomically)."""
-    target = cache_dir() / key
-    if (target / done_marker).exists():
-        return target
-
-    def _fill(tmp: Path) -> None:
-        fill(tmp)
-        (tmp / done_marker).write_text("ok\n")
-
-    return atomic_dir(target, _fill)

@@ -17,15 +17,31 @@ from pathlib import Path
 import yaml
 
 
+def parse_settings(settings: list[str]) -> dict[str, dict]:
+    """`--set model.hidden_size=96 --set train.corpus=disjoint` -> {"model": {...}, "train": {...}} (YAML values)."""
+    out: dict[str, dict] = {"model": {}, "train": {}}
+    for item in settings or []:
+        name, sep, value = item.partition("=")
+        group, dot, field = name.partition(".")
+        if not sep or not dot or group not in out:
+            raise ValueError(f"--set {item!r}: write model.FIELD=VALUE or train.FIELD=VALUE")
+        out[group][field] = yaml.safe_load(value)
+    return out
+
+
 def _pretrain(args) -> int:
     from .cache import atomic_dir
+    from .checkpoints import shipped_checkpoint
     from .presets import get_preset
-    from .models import shipped_checkpoint
     from .pretrain import pretrain
 
     preset = get_preset(args.preset)
-    if args.steps or args.disjoint:
-        preset = preset.with_changes(train={"steps": args.steps or preset.train.steps, "disjoint": args.disjoint})
+    changes = parse_settings(args.set)
+    if args.steps:
+        changes["train"]["steps"] = args.steps
+    if args.corpus:
+        changes["train"]["corpus"] = args.corpus
+    preset = preset.with_changes(**changes)
     out = Path(args.out) if args.out else shipped_checkpoint(preset, args.seed)
     resume = out.parent / f".resume-{out.name}"
     resume.mkdir(parents=True, exist_ok=True)
@@ -33,6 +49,17 @@ def _pretrain(args) -> int:
     if resume.exists() and not any(resume.iterdir()):
         resume.rmdir()
     print(f"wrote {out}")
+    return 0
+
+
+def _probe(args) -> int:
+    from . import probes
+
+    if args.action == "run":
+        for name in args.names:
+            print(f"probe {name}: {probes.run_probe(name, args.minutes, args.seed)}", flush=True)
+    else:
+        probes.evaluate_probes(args.names or None)
     return 0
 
 
@@ -92,9 +119,18 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="ci")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="override the preset's step budget")
-    p.add_argument("--disjoint", action="store_true", help="give each pretraining page to one language only")
+    p.add_argument("--corpus", default=None, choices=["comparable", "disjoint", "matched"],
+                   help="pretraining corpus variant (disjoint: each page in one language only)")
+    p.add_argument("--set", action="append", metavar="GROUP.FIELD=VALUE",
+                   help="change a config field, e.g. --set model.hidden_size=96 (repeatable)")
     p.add_argument("--out", default=None, help="output directory (default: checkpoints/<preset>/)")
     p.set_defaults(func=_pretrain)
+    p = sub.add_parser("probe", help="train / measure candidate pretraining recipes at equal compute")
+    p.add_argument("action", choices=["run", "evaluate"])
+    p.add_argument("names", nargs="*", help="candidate names (xalign_utils.probes.CANDIDATES)")
+    p.add_argument("--minutes", type=float, default=30.0, help="training minutes per probe (one thread)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_probe)
     p = sub.add_parser("build", help="execute the notebooks (papermill) and render the book")
     p.add_argument("--preset", default="ci")
     p.add_argument("--notebook", action="append", help="only this notebook (repeatable)")

@@ -11,7 +11,12 @@ Splits of the LibreOffice-help corpus are made by whole help pages (never by par
   `EVAL_MIN_ROWS` deduplicated paragraphs are present in all of them;
 - ``parallel``: the only parallel data alignment methods may use;
 - ``pretrain``: monolingual text per language (a *comparable* corpus: the same pages exist in many
-  languages; ``disjoint=True`` gives each page to one language only).
+  languages; ``variant="disjoint"`` gives each page to one language only, ``variant="matched"``
+  keeps the comparable corpus but cut to the disjoint one's size per language).
+
+A paragraph of the `pretrain` or `parallel` split is dropped when its normalised text (`normalise`:
+NFKC, case-folded, digits -> 0, punctuation and symbols removed) equals the normalised text of any
+eval paragraph in any language, so "Left" cannot be learned from a "LEFT" elsewhere.
 """
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ import functools
 import gzip
 import hashlib
 import os
-import random
+import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +37,11 @@ EVAL_MIN_ROWS = 1000
 PARALLEL_PAGE_FRACTION = 0.2
 SPLIT_SEED = 2024
 _EVAL_LANGS = ("en", "de", "es", "ru", "zh", "hi")  # the ci languages; fixed so splits never move
+CORPUS_VARIANTS = ("comparable", "disjoint", "matched")
+SENTENCE_MIN_WORDS = 5  # eval items with at least this many English words are "sentences", the rest "terms"
+# Help-page folders that name the application a page documents (the classification task's labels);
+# text/shared pages are about every application and carry no label.
+APPLICATIONS = ("scalc", "swriter", "simpress", "sdraw", "smath", "sbasic", "sdatabase", "schart")
 
 
 class DataError(RuntimeError):
@@ -117,7 +129,7 @@ def _verified_file(folder: str, rel: str) -> Path:
 
 def clear_caches() -> None:
     """Forget cached files and splits (after changing XALIGN_DATA_DIR in a running process)."""
-    for fn in (_manifest, _verified_file, lohelp_rows, page_splits, _eval_texts, corpus, parallel):
+    for fn in (_manifest, _verified_file, lohelp_rows, page_splits, _eval_normalised, _corpus, _parallel):
         fn.cache_clear()
 
 
@@ -133,6 +145,38 @@ def _read_lines(rel: str) -> list[str]:
 def page_of(key: str) -> str:
     """The help page of a paragraph key (`path#paragraph-id` -> `path`)."""
     return key.split("#", 1)[0]
+
+
+def application_of(key: str) -> str | None:
+    """The application a paragraph's help page documents (`text/scalc/...` -> 'scalc'); None for shared pages."""
+    parts = key.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "text" and parts[1] in APPLICATIONS else None
+
+
+@functools.lru_cache(maxsize=1)
+def _punctuation_to_space() -> dict[int, str]:
+    """str.translate table: every Unicode punctuation (P*) and symbol (S*) code point -> space."""
+    import sys
+
+    table = {}
+    for c in range(sys.maxunicode + 1):
+        cat = unicodedata.category(chr(c))
+        if cat[0] in "PS":
+            table[c] = " "
+        elif cat == "Nd":
+            table[c] = "0"
+    return table
+
+
+_ZEROS = re.compile("00+")
+
+
+def normalise(text: str) -> str:
+    """Text for near-duplicate detection: NFKC, case-folded, digit runs -> 0, punctuation/symbols -> space."""
+    t = unicodedata.normalize("NFKC", text).casefold().translate(_punctuation_to_space())
+    if "00" in t:
+        t = _ZEROS.sub("0", t)
+    return " ".join(t.split())
 
 
 @functools.lru_cache(maxsize=None)
@@ -189,35 +233,58 @@ def _check_split(split: str) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _eval_texts(lang: str) -> frozenset[str]:
-    """Texts of `lang` on eval pages: never allowed in the pretrain or parallel splits."""
+def _eval_normalised() -> frozenset[str]:
+    """Normalised texts of every eval paragraph in every language: banned from the other splits."""
     splits = page_splits()
-    return frozenset(t for k, t in lohelp_rows(lang).items() if splits.get(page_of(k)) == "eval")
+    from .languages import available
+
+    return frozenset(normalise(t) for lang in available("lohelp") for t in
+                     {t for k, t in lohelp_rows(lang).items() if splits.get(page_of(k)) == "eval"})
 
 
-@functools.lru_cache(maxsize=None)
-def corpus(lang: str, split: str = "pretrain", disjoint: bool = False,
-           among: tuple[str, ...] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _check_variant(variant: str, split: str) -> None:
+    if variant not in CORPUS_VARIANTS:
+        raise ValueError(f"unknown corpus variant {variant!r}; choose one of: {', '.join(CORPUS_VARIANTS)}")
+    if variant != "comparable" and split != "pretrain":
+        raise ValueError(f"variant={variant!r} only applies to split='pretrain'")
+
+
+def _page_owner(page: str, among: tuple[str, ...]) -> str:
+    """The one language of `among` a pretraining page belongs to in the disjoint corpus."""
+    return among[int(_page_rank("owner:" + page), 16) % len(among)]
+
+
+def corpus(lang: str, split: str = "pretrain", variant: str = "comparable",
+           among: Sequence[str] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Deduplicated LibreOffice-help paragraphs of one language and split: (keys, texts).
 
-    With `disjoint=True` (pretrain split only) each page is given to exactly one language of
-    `among` (default: the ci languages), so the corpus has no implicit parallel signal.
+    `variant` (pretrain split only): "comparable" (every page in every language it exists in),
+    "disjoint" (each page given to exactly one language of `among`, default the ci languages, so
+    the corpus has no implicit parallel signal), or "matched" (the comparable corpus restricted to
+    the pages the disjoint corpus gives to `among[0]`: the same pages in every language, about as
+    much text per language as "disjoint" has; the size-matched comparison for it).
     """
     check_languages(lang, "lohelp")
     _check_split(split)
-    if disjoint and split != "pretrain":
-        raise ValueError("disjoint=True only applies to split='pretrain'")
+    _check_variant(variant, split)
     among = tuple(check_languages(among or _EVAL_LANGS, "lohelp"))
-    if disjoint and lang not in among:
+    if variant == "disjoint" and lang not in among:
         raise ValueError(f"language {lang!r} is not in among={among}; add it to get a disjoint share")
+    return _corpus(lang, split, variant, among)
+
+
+@functools.lru_cache(maxsize=None)
+def _corpus(lang: str, split: str, variant: str, among: tuple[str, ...]):
     splits = page_splits()
-    banned = _eval_texts(lang) if split != "eval" else frozenset()
+    banned = _eval_normalised() if split != "eval" else frozenset()
     keys, texts, seen = [], [], set()
     for key, text in lohelp_rows(lang).items():
         page = page_of(key)
-        if splits.get(page) != split or text in seen or text in banned:
+        if splits.get(page) != split or text in seen or (banned and normalise(text) in banned):
             continue
-        if disjoint and among[int(_page_rank("owner:" + page), 16) % len(among)] != lang:
+        if variant == "disjoint" and _page_owner(page, among) != lang:
+            continue
+        if variant == "matched" and _page_owner(page, among) != among[0]:
             continue
         seen.add(text)
         keys.append(key)
@@ -225,31 +292,57 @@ def corpus(lang: str, split: str = "pretrain", disjoint: bool = False,
     return tuple(keys), tuple(texts)
 
 
-@functools.lru_cache(maxsize=None)
-def parallel(langs: tuple[str, ...], split: str = "eval") -> dict[str, list[str]]:
+def parallel(langs: Sequence[str], split: str = "eval") -> dict[str, list[str]]:
     """Rows aligned by key and present in every language of `langs`: {'key': [...], lang: [...]}.
 
     Deduplicated so that no text repeats within a language (row i of every language list is the
     same paragraph). Use `split='parallel'` for training alignment methods, `'eval'` to measure.
+    `langs` is any sequence of codes (a list is fine).
     """
-    langs = tuple(check_languages(langs, "lohelp"))
+    if isinstance(langs, str):
+        langs = [langs]
+    langs = tuple(check_languages(list(langs), "lohelp"))
     _check_split(split)
+    out = _parallel(langs, split)
+    return {k: list(v) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _parallel(langs: tuple[str, ...], split: str) -> dict[str, tuple[str, ...]]:
     splits = page_splits()
     rows = [lohelp_rows(lang) for lang in langs]
-    banned = [_eval_texts(lang) if split != "eval" else frozenset() for lang in langs]
+    banned = _eval_normalised() if split != "eval" else frozenset()
     seen: list[set[str]] = [set() for _ in langs]
     out: dict[str, list[str]] = {"key": [], **{lang: [] for lang in langs}}
     for key in rows[0]:
         if splits.get(page_of(key)) != split or not all(key in r for r in rows[1:]):
             continue
         texts = [r[key] for r in rows]
-        if any(t in s or t in b for t, s, b in zip(texts, seen, banned)):
+        if any(t in s for t, s in zip(texts, seen)) or (banned and any(normalise(t) in banned for t in texts)):
             continue
         out["key"].append(key)
         for lang, t, s in zip(langs, texts, seen):
             out[lang].append(t)
             s.add(t)
-    return out
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def eval_items(langs: Sequence[str], kind: str = "sentences") -> dict[str, list[str]]:
+    """Held-out parallel items of the eval split, by length of the English side.
+
+    kind="sentences": items of at least `SENTENCE_MIN_WORDS` English words (sentence-level measures
+    use these); "terms": the shorter ones (headings, UI labels: a word-level task of their own);
+    "all": both. `langs` must include 'en'.
+    """
+    if kind not in ("sentences", "terms", "all"):
+        raise ValueError(f"unknown kind {kind!r}; choose 'sentences', 'terms' or 'all'")
+    langs = list(langs)
+    if "en" not in langs:
+        raise ValueError("eval_items splits items by the length of their English side; include 'en' in langs")
+    par = parallel(langs, "eval")
+    long = [len(t.split()) >= SENTENCE_MIN_WORDS for t in par["en"]]
+    keep = [i for i, is_long in enumerate(long) if kind == "all" or is_long == (kind == "sentences")]
+    return {k: [v[i] for i in keep] for k, v in par.items()}
 
 
 # ---------------------------------------------------------------- out-of-domain test sets

@@ -1,28 +1,48 @@
-"""Alignment measures: View I (weak and strong retrieval) and the diagnostics around it.
+"""Alignment measures: View I (weak and strong retrieval), the diagnostics around it, and the
+statistics every comparison uses (paired bootstrap intervals and the verdict read from them).
 
 Introduced in notebook 00_measuring_alignment; every later notebook reports through
-`alignment_table` / `evaluate_alignment`. All measures are pure functions over arrays where row i
-of `src` translates row i of `tgt`; each is tested against an independent formula (tests/).
+`evaluate.alignment_table` / `evaluate.evaluate_alignment`. All measures are pure functions over
+arrays where row i of `src` translates row i of `tgt`; each is tested against an independent
+formula (tests/).
 
 - weak alignment (target-language candidates only): `retrieval_accuracy` (P@1), `mrr`, with
   cosine, CSLS (Conneau et al. 2018) or ratio-margin (Artetxe & Schwenk 2019) scoring;
 - strong alignment (mixed-language pool, Roy et al. 2020): `strong_alignment`;
-- `linear_cka` (Kornblith et al. 2019), `cosine_gap`, `hubness`, `language_id_probe`.
+- `linear_cka` (Kornblith et al. 2019), `cosine_gap`, `hubness`, `language_id_probe`;
+- `paired_bootstrap` and `verdict`.
+
+**Ties are scored by their expectation under random tie-breaking**, everywhere a rank is taken: a
+gold item tied with t others counts as a hit with probability 1/(t+1). So a collapsed model (every
+embedding the same) scores exactly chance (P@1 = 1/n, MRR = H_n/n, the random-ranking mAP), never
+"perfect alignment". Scores within `TIE_TOL` of each other are ties (BLAS may round equal
+products differently).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import sparse
+from scipy.special import digamma
 
 SCORINGS = ("cosine", "csls", "margin")
+TIE_TOL = 1e-9
+VERDICTS = ("better", "worse", "inconclusive")
 
 
-def _as_matrix(x, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
+def _as_matrix(x, name: str):
+    """A float64 (n, d) array, or a CSR matrix for scipy sparse input (e.g. TF-IDF vectors)."""
+    if sparse.issparse(x):
+        x = sparse.csr_matrix(x, dtype=np.float64)
+        values = x.data
+    else:
+        x = np.asarray(x, dtype=np.float64)
+        values = x
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{name} must be a non-empty 2-D array (n, d); got shape {x.shape}")
-    if not np.isfinite(x).all():
+    if not np.isfinite(values).all():
         raise ValueError(f"{name} contains NaN or infinite values; check the model's embeddings")
     return x
 
@@ -34,8 +54,21 @@ def _pair(src, tgt) -> tuple[np.ndarray, np.ndarray]:
     return s, t
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def _normalise(x):
+    if sparse.issparse(x):
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())
+        return sparse.diags(1 / np.maximum(norms, 1e-12)) @ x
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _dense(x) -> np.ndarray:
+    return x.toarray() if sparse.issparse(x) else np.asarray(x)
+
+
+def harmonic(n) -> np.ndarray:
+    """H_n = 1 + 1/2 + ... + 1/n (H_0 = 0), for arrays of non-negative integers."""
+    n = np.asarray(n, dtype=np.float64)
+    return digamma(n + 1) + np.euler_gamma
 
 
 def _topk_mean(sim: np.ndarray, k: int) -> np.ndarray:
@@ -43,16 +76,16 @@ def _topk_mean(sim: np.ndarray, k: int) -> np.ndarray:
     return np.partition(sim, -k, axis=1)[:, -k:].mean(1)
 
 
-def similarity(src, tgt, scoring: str = "cosine", k: int = 10) -> np.ndarray:
-    """(n_src, n_tgt) score matrix: cosine, CSLS or ratio margin with k neighbours."""
-    if scoring not in SCORINGS:
-        raise ValueError(f"unknown scoring {scoring!r}; choose one of: {', '.join(SCORINGS)}")
-    s, t = _as_matrix(src, "src"), _as_matrix(tgt, "tgt")
-    return all_scores(_normalise(s) @ _normalise(t).T, k, (scoring,))[scoring]
+def cosine_matrix(src, tgt) -> np.ndarray:
+    """Cosine similarities of every src row with every tgt row (the one cosine helper of the project)."""
+    return _dense(_normalise(_as_matrix(src, "src")) @ _normalise(_as_matrix(tgt, "tgt")).T)
 
 
 def all_scores(cos: np.ndarray, k: int = 10, scorings=SCORINGS) -> dict[str, np.ndarray]:
     """Cosine, CSLS and ratio-margin score matrices from one cosine matrix (shared neighbourhoods)."""
+    unknown = set(scorings) - set(SCORINGS)
+    if unknown:
+        raise ValueError(f"unknown scoring {sorted(unknown)[0]!r}; choose one of: {', '.join(SCORINGS)}")
     out = {"cosine": cos}
     if set(scorings) - {"cosine"}:
         if k < 1 or k > min(cos.shape):
@@ -62,41 +95,93 @@ def all_scores(cos: np.ndarray, k: int = 10, scorings=SCORINGS) -> dict[str, np.
         if "csls" in scorings:
             out["csls"] = 2 * cos - r_src[:, None] - r_tgt[None, :]
         if "margin" in scorings:
-            out["margin"] = cos / ((r_src[:, None] + r_tgt[None, :]) / 2)
+            den = (r_src[:, None] + r_tgt[None, :]) / 2
+            out["margin"] = cos / np.where(np.abs(den) < 1e-12, 1e-12, den)  # an all-zero row scores 0 everywhere
     return {name: out[name] for name in scorings}
 
 
-def cosine_matrix(src, tgt) -> np.ndarray:
-    """Cosine similarities of every src row with every tgt row."""
-    return _normalise(_as_matrix(src, "src")) @ _normalise(_as_matrix(tgt, "tgt")).T
+def similarity(src, tgt, scoring: str = "cosine", k: int = 10) -> np.ndarray:
+    """(n_src, n_tgt) score matrix: cosine, CSLS or ratio margin with k neighbours."""
+    return all_scores(cosine_matrix(src, tgt), k, (scoring,))[scoring]
+
+
+def gold_rank_counts(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (number of candidates scored above the gold item (the diagonal), number tied with it)."""
+    gold = np.diag(scores)[:, None]
+    above = (scores > gold + TIE_TOL).sum(1)
+    tied = (np.abs(scores - gold) <= TIE_TOL).sum(1) - 1  # the gold item itself is not a tie
+    return above, tied
+
+
+def retrieval_outcomes(scores: np.ndarray) -> dict[str, np.ndarray]:
+    """Per query, under random tie-breaking: `hit` = P(gold ranked first) and `rr` = E[1 / rank]."""
+    above, tied = gold_rank_counts(scores)
+    hit = (above == 0) / (tied + 1)
+    rr = (harmonic(above + tied + 1) - harmonic(above)) / (tied + 1)
+    return {"hit": hit, "rr": rr}
 
 
 def ranks_of_gold(scores: np.ndarray) -> np.ndarray:
-    """1-based rank of the gold item (the diagonal) in each row; ties are not counted against it."""
-    gold = np.diag(scores)
-    return (scores > gold[:, None]).sum(1) + 1
+    """Expected 1-based rank of the gold item (the diagonal) in each row under random tie-breaking."""
+    above, tied = gold_rank_counts(scores)
+    return above + 1 + tied / 2
 
 
 def retrieval_accuracy(src, tgt, scoring: str = "cosine", k: int = 10) -> float:
-    """Weak alignment P@1: how often tgt[i] is the best-scored of all tgt rows for src[i]."""
+    """Weak alignment P@1: how often tgt[i] is the best-scored of all tgt rows for src[i] (ties: expected)."""
     s, t = _pair(src, tgt)
-    return float((ranks_of_gold(similarity(s, t, scoring, k)) == 1).mean())
+    return float(retrieval_outcomes(similarity(s, t, scoring, k))["hit"].mean())
 
 
 def mrr(src, tgt, scoring: str = "cosine", k: int = 10) -> float:
-    """Mean reciprocal rank of tgt[i] among all tgt rows for query src[i]."""
+    """Mean reciprocal rank of tgt[i] among all tgt rows for query src[i] (ties: expected)."""
     s, t = _pair(src, tgt)
-    return float((1.0 / ranks_of_gold(similarity(s, t, scoring, k))).mean())
+    return float(retrieval_outcomes(similarity(s, t, scoring, k))["rr"].mean())
 
 
-def strong_alignment(embs: Mapping[str, np.ndarray], chunk: int = 1024) -> dict[str, float]:
+def chance_p_at_1(n: int) -> float:
+    """P@1 of a random ranking of n candidates."""
+    return 1.0 / n
+
+
+def chance_mrr(n: int) -> float:
+    """MRR of a random ranking of n candidates: H_n / n."""
+    return float(harmonic(n) / n)
+
+
+def chance_average_precision(n_relevant: int, n_candidates: int) -> float:
+    """Expected average precision of a random ranking (R relevant among N): (H_N + (R-1)/(N-1) (N - H_N)) / N."""
+    r, n = n_relevant, n_candidates
+    h = float(harmonic(n))
+    return (h + ((r - 1) / (n - 1) if n > 1 else 0.0) * (n - h)) / n
+
+
+def _expected_precision_terms(sim: np.ndarray, rel_scores: np.ndarray) -> np.ndarray:
+    """Expected precision at each relevant item's position under random tie-breaking (McSherry & Najork 2008).
+
+    sim: (q, N) scores of all candidates (the query itself at -inf); rel_scores: (q, R) scores of
+    the relevant ones. A relevant item whose score ties with n - 1 others, c candidates and R_c
+    relevant ones above, r_G relevant ones in the tie group (itself included), contributes
+    (1/n) [(R_c + 1) dH + (r_G - 1)/(n - 1) (n - (c + 1) dH)], dH = H_{c+n} - H_c.
+    """
+    above = (sim[:, :, None] > rel_scores[:, None, :] + TIE_TOL).sum(1)
+    group = (np.abs(sim[:, :, None] - rel_scores[:, None, :]) <= TIE_TOL).sum(1)  # n, the item included
+    rel_above = (rel_scores[:, None, :] > rel_scores[:, :, None] + TIE_TOL).sum(2)  # [q, i, j]: j above i
+    rel_group = (np.abs(rel_scores[:, None, :] - rel_scores[:, :, None]) <= TIE_TOL).sum(1)
+    dh = harmonic(above + group) - harmonic(above)
+    second = np.where(group > 1, (rel_group - 1) / np.maximum(group - 1, 1) * (group - (above + 1) * dh), 0.0)
+    return ((rel_above + 1) * dh + second) / group
+
+
+def strong_alignment(embs: Mapping[str, np.ndarray], chunk: int = 512, per_item: bool = False) -> dict:
     """Strong alignment over the pooled mixed-language set (query itself removed).
 
     `embs` maps language -> (n, d) array of the same n parallel items. For every query, the relevant
     items are its equivalents in the other languages; everything else (including same-language
     non-equivalents) is a distractor. Returns `map` (mean average precision), `p_at_1` (nearest
     non-self item is an equivalent) and `same_language_bias` (nearest non-self item is a
-    non-equivalent in the query's own language).
+    non-equivalent in the query's own language), all with ties scored by their expectation.
+    With `per_item`, also `ap_per_item`: (n,) mean AP of each item's queries over languages.
     """
     langs = list(embs)
     if len(langs) < 2:
@@ -105,39 +190,52 @@ def strong_alignment(embs: Mapping[str, np.ndarray], chunk: int = 1024) -> dict[
     if len({m.shape for m in mats}) != 1:
         raise ValueError(f"all languages need the same (n, d) shape; got {[m.shape for m in mats]}")
     n, n_lang = mats[0].shape[0], len(langs)
-    x = _normalise(np.concatenate(mats))
+    x = _normalise(sparse.vstack(mats).tocsr() if sparse.issparse(mats[0]) else np.concatenate(mats))
     item = np.tile(np.arange(n), n_lang)
     lang = np.repeat(np.arange(n_lang), n)
     others = np.array([[b for b in range(n_lang) if b != a] for a in range(n_lang)])
     aps, p1, bias = [], [], []
-    for start in range(0, len(x), chunk):
-        q = np.arange(start, min(start + chunk, len(x)))
-        sim = x[q] @ x.T
+    for start in range(0, x.shape[0], chunk):
+        q = np.arange(start, min(start + chunk, x.shape[0]))
+        sim = _dense(x[q] @ x.T)
         sim[np.arange(len(q)), q] = -np.inf  # remove the query itself
         rel_idx = others[lang[q]] * n + item[q][:, None]  # equivalents in the other languages
-        rel_scores = -np.sort(-np.take_along_axis(sim, rel_idx, 1), axis=1)
-        # rank of the j-th best relevant item = j + number of distractors scored strictly higher
-        distract = sim.copy()
-        np.put_along_axis(distract, rel_idx, -np.inf, 1)
-        ranks = (distract[:, :, None] > rel_scores[:, None, :]).sum(1) + np.arange(1, n_lang)[None, :]
-        precision = np.arange(1, n_lang)[None, :] / ranks
-        aps.append(precision.mean(1))
-        nearest = sim.argmax(1)
-        p1.append((item[nearest] == item[q]) & (lang[nearest] != lang[q]))
-        bias.append((lang[nearest] == lang[q]) & (item[nearest] != item[q]))
-    return {"map": float(np.concatenate(aps).mean()), "p_at_1": float(np.concatenate(p1).mean()),
-            "same_language_bias": float(np.concatenate(bias).mean())}
+        rel_scores = np.take_along_axis(sim, rel_idx, 1)
+        aps.append(_expected_precision_terms(sim, rel_scores).mean(1))
+        top = sim.max(1, keepdims=True)
+        at_top = np.abs(sim - top) <= TIE_TOL
+        n_top = at_top.sum(1)
+        relevant = (item[None, :] == item[q][:, None]) & (lang[None, :] != lang[q][:, None])
+        same_lang_other = (lang[None, :] == lang[q][:, None]) & (item[None, :] != item[q][:, None])
+        p1.append((at_top & relevant).sum(1) / n_top)
+        bias.append((at_top & same_lang_other).sum(1) / n_top)
+    ap = np.concatenate(aps)
+    out = {"map": float(ap.mean()), "p_at_1": float(np.concatenate(p1).mean()),
+           "same_language_bias": float(np.concatenate(bias).mean())}
+    if per_item:
+        out["ap_per_item"] = ap.reshape(n_lang, n).mean(0)
+    return out
 
 
 def linear_cka(x, y) -> float:
-    """Linear CKA (Kornblith et al. 2019): ||Y_c^T X_c||_F^2 / (||X_c^T X_c||_F ||Y_c^T Y_c||_F)."""
+    """Linear CKA (Kornblith et al. 2019): ||Y_c^T X_c||_F^2 / (||X_c^T X_c||_F ||Y_c^T Y_c||_F); 0 if constant.
+
+    Sparse inputs use the equivalent Gram-matrix form <H K_x H, H K_y H> / (||H K_x H|| ||H K_y H||)."""
     x, y = _as_matrix(x, "x"), _as_matrix(y, "y")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y need the same number of rows; got {x.shape[0]} and {y.shape[0]}")
+    if sparse.issparse(x) or sparse.issparse(y):
+        def centred_gram(m):
+            k = _dense(m @ m.T)
+            return k - k.mean(0) - k.mean(1, keepdims=True) + k.mean()
+
+        kx, ky = centred_gram(x), centred_gram(y)
+        den = np.linalg.norm(kx) * np.linalg.norm(ky)
+        return float((kx * ky).sum() / den) if den > 1e-12 else 0.0
     x, y = x - x.mean(0), y - y.mean(0)
     num = np.linalg.norm(y.T @ x) ** 2
     den = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
-    return float(num / den) if den > 0 else 0.0
+    return float(num / den) if den > 1e-12 else 0.0
 
 
 def cosine_gap(src, tgt) -> float:
@@ -145,7 +243,7 @@ def cosine_gap(src, tgt) -> float:
     s, t = _pair(src, tgt)
     if len(s) < 2:
         raise ValueError("cosine_gap needs at least 2 pairs")
-    return cosine_gap_from(_normalise(s) @ _normalise(t).T)
+    return cosine_gap_from(cosine_matrix(s, t))
 
 
 def cosine_gap_from(cos: np.ndarray) -> float:
@@ -155,20 +253,21 @@ def cosine_gap_from(cos: np.ndarray) -> float:
     return float(diag / n - (cos.sum() - diag) / (n * n - n))
 
 
-def hubness(src, tgt, k: int = 10) -> float:
+def hubness(src, tgt, k: int = 10, seed: int = 0) -> float:
     """Skewness of the k-occurrence distribution of tgt rows in src's k-NN lists (cosine)."""
-
     s, t = _pair(src, tgt)
-    if k < 1 or k > len(t):
-        raise ValueError(f"k={k} neighbours needs 1 <= k <= n (n = {len(t)})")
-    return hubness_from(_normalise(s) @ _normalise(t).T, k)
+    return hubness_from(cosine_matrix(s, t), k, seed)
 
 
-def hubness_from(cos: np.ndarray, k: int = 10) -> float:
-    """`hubness` from a cosine matrix (queries in rows)."""
+def hubness_from(cos: np.ndarray, k: int = 10, seed: int = 0) -> float:
+    """`hubness` from a cosine matrix (queries in rows). Ties are broken at random (seeded), so a
+    collapsed space gives the skew of random neighbour lists (about 1/sqrt(k)), not one giant hub."""
     from scipy.stats import skew
 
-    nn = np.argpartition(-cos, k - 1, axis=1)[:, :k]
+    if k < 1 or k > cos.shape[1]:
+        raise ValueError(f"k={k} neighbours needs 1 <= k <= n (n = {cos.shape[1]})")
+    jitter = np.random.default_rng(seed).uniform(0, TIE_TOL, cos.shape)  # below the tie tolerance
+    nn = np.argpartition(-(cos + jitter), k - 1, axis=1)[:, :k]
     counts = np.bincount(nn.ravel(), minlength=cos.shape[1])
     return float(skew(counts)) if counts.std() > 0 else 0.0
 
@@ -176,7 +275,7 @@ def hubness_from(cos: np.ndarray, k: int = 10) -> float:
 def language_id_probe(embs: Mapping[str, np.ndarray], seed: int = 0, train_fraction: float = 0.5) -> float:
     """Held-out accuracy of a logistic-regression classifier predicting the language of an embedding.
 
-    Items are split by index, so no test item's translation is seen in training.
+    Items are split by index, so no test item's translation is seen in training. Chance is 1/L.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -191,17 +290,85 @@ def language_id_probe(embs: Mapping[str, np.ndarray], seed: int = 0, train_fract
     perm = np.random.default_rng(seed).permutation(n)
     cut = int(n * train_fraction)
     tr, te = perm[:cut], perm[cut:]
-    xtr = np.concatenate([m[tr] for m in mats])
-    xte = np.concatenate([m[te] for m in mats])
+    stack = (lambda ms: sparse.vstack(ms).tocsr()) if sparse.issparse(mats[0]) else np.concatenate
+    xtr = stack([m[tr] for m in mats])
+    xte = stack([m[te] for m in mats])
     ytr = np.repeat(np.arange(len(mats)), len(tr))
     yte = np.repeat(np.arange(len(mats)), len(te))
-    scaler = StandardScaler().fit(xtr)
+    scaler = StandardScaler(with_mean=not sparse.issparse(xtr)).fit(xtr)
     clf = LogisticRegression(max_iter=500, random_state=seed).fit(scaler.transform(xtr), ytr)
-    return float((clf.predict(scaler.transform(xte)) == yte).mean())
+    proba = clf.predict_proba(scaler.transform(xte))
+    # expected accuracy with ties in the predicted probabilities broken at random (a constant input: 1/L)
+    top = proba >= proba.max(1, keepdims=True) - 1e-12
+    return float((top[np.arange(len(yte)), yte] / top.sum(1)).mean())
 
 
-def evaluate_alignment(*args, **kwargs):
-    """See `xalign_utils.evaluate.evaluate_alignment` (re-exported here as the issue names it)."""
-    from .evaluate import evaluate_alignment as _evaluate_alignment
+# ---------------------------------------------------------------- comparisons
 
-    return _evaluate_alignment(*args, **kwargs)
+@dataclass(frozen=True)
+class Interval:
+    """Mean difference of two systems on the same items with its bootstrap interval."""
+
+    diff: float
+    low: float
+    high: float
+    n: int
+    resamples: int
+    seed: int
+    confidence: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.diff:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+
+
+def _per_item(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2:  # (items, e.g. languages): one outcome per item, resampled as a cluster
+        x = x.mean(1)
+    if x.ndim != 1 or len(x) < 2:
+        raise ValueError(f"{name} must hold per-item outcomes, shape (n,) or (n, k) with n >= 2; got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite outcomes")
+    return x
+
+
+def paired_bootstrap(a, b, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95) -> Interval:
+    """Mean of a - b over items with a percentile bootstrap interval (items resampled with replacement).
+
+    `a` and `b` are per-item outcomes of two systems on the same items (0/1 hits, reciprocal ranks,
+    AP, ...), shape (n,) or (n, k) where the k columns of an item (e.g. its target languages) are
+    averaged first, so the interval respects that they are not independent.
+    """
+    a, b = _per_item(a, "a"), _per_item(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must be outcomes on the same items; got {len(a)} and {len(b)} items")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    d = a - b
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    step = max(1, 2_000_000 // len(d))
+    for start in range(0, resamples, step):
+        m = min(step, resamples - start)
+        means[start:start + m] = d[rng.integers(0, len(d), (m, len(d)))].mean(1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return Interval(float(d.mean()), float(low), float(high), len(d), resamples, seed, confidence)
+
+
+def mean_interval(a, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95) -> Interval:
+    """Bootstrap interval of one system's mean outcome (`paired_bootstrap` against zero)."""
+    a = _per_item(a, "a")
+    return paired_bootstrap(a, np.zeros_like(a), resamples, seed, confidence)
+
+
+def verdict(interval: Interval, higher_is_better: bool = True) -> str:
+    """'better' if the interval lies above 0, 'worse' if below, else 'inconclusive' (the one rule of the book)."""
+    if interval.low > 0:
+        return "better" if higher_is_better else "worse"
+    if interval.high < 0:
+        return "worse" if higher_is_better else "better"
+    return "inconclusive"

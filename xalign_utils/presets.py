@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from .data import CORPUS_VARIANTS
 from .languages import check_languages
 
 
@@ -20,6 +21,8 @@ class ModelConfig:
     intermediate_size: int = 512
     max_len: int = 128  # tokens per packed training sequence
     dropout: float = 0.1  # hidden and attention dropout (XLM-R's 0.1; ci uses 0: it underfits, see README)
+    character_coverage: float = 1.0  # sentencepiece's share of characters kept in the base alphabet
+    byte_fallback: bool = False  # characters outside it become UTF-8 byte pieces instead of <unk>
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     mask_prob: float = 0.15
     lang_alpha: float = 0.3  # language sampling exponent, as in XLM-R
-    disjoint: bool = False  # give each pretraining page to one language only
+    corpus: str = "comparable"  # or "disjoint" / "matched" (data.CORPUS_VARIANTS)
     log_every: int = 50
 
 
@@ -52,6 +55,14 @@ class Preset:
 
     def with_changes(self, model: dict | None = None, train: dict | None = None, **kw) -> "Preset":
         """A copy with some model/train fields changed (a user-changed config retrains and caches)."""
+        for name, fields, given in (("model", ModelConfig, model), ("train", TrainConfig, train)):
+            unknown = sorted(set(given or {}) - set(fields.__dataclass_fields__))
+            if unknown:
+                raise ValueError(f"unknown {name} field {', '.join(unknown)}; "
+                                 f"choose from: {', '.join(fields.__dataclass_fields__)}")
+        if train and "corpus" in train:
+            if train["corpus"] not in CORPUS_VARIANTS:
+                raise ValueError(f"unknown corpus {train['corpus']!r}; choose one of: {', '.join(CORPUS_VARIANTS)}")
         return replace(
             self,
             model=replace(self.model, **(model or {})),

@@ -59,3 +59,77 @@ def record(name: str, value, fmt: str = ".3f", tol: float | None = None, glue: b
     current[name] = {"value": value, "tol": default_tolerance(value) if tol is None else float(tol)}
     atomic_write_text(path, json.dumps(current, indent=1, sort_keys=True) + "\n")
     return value
+
+
+# ---------------------------------------------------------------- the book-wide results table
+
+RESULT_COLUMNS = ["notebook", "variant", "family", "src", "tgt", "layer", "measure", "value", "seed", "n"]
+_recorded: dict[str, set[str]] = {}  # results file -> variants recorded by this process
+
+
+def results_path() -> Path:
+    """Where this notebook's result rows go: `$XALIGN_RESULTS_PATH` (set by the build), else ./results.csv."""
+    return Path(os.environ.get("XALIGN_RESULTS_PATH", "results.csv"))
+
+
+def notebook_name() -> str:
+    """The running notebook's stem (`$XALIGN_NOTEBOOK`, set by the build), else 'interactive'."""
+    return os.environ.get("XALIGN_NOTEBOOK", "interactive")
+
+
+def record_results(variant: str, table, family: str = "base", seed: int = 0, n: int | None = None,
+                   replace: bool = False):
+    """Append the tidy rows of one evaluated model variant to this notebook's results file.
+
+    `table` has columns `measure` and `value` and optionally `src`, `tgt`, `layer`, `n` (as
+    `evaluate_alignment` and `transfer.tidy` produce). Every row gets the notebook, variant, family
+    and seed; `xalign build` collects every notebook's rows into `_build/results/<preset>.csv`
+    (schema: `RESULT_COLUMNS`, see the README). A variant recorded twice by one run of a notebook is
+    an error (pass `replace=True` when re-running a cell on purpose).
+    """
+    import pandas as pd
+
+    if not variant or not isinstance(variant, str):
+        raise ValueError("record_results needs a variant name (a non-empty string)")
+    missing = {"measure", "value"} - set(table.columns)
+    if missing:
+        raise ValueError(f"record_results needs columns measure and value; missing {', '.join(sorted(missing))}")
+    path = results_path()
+    seen = _recorded.setdefault(str(path.resolve()), set())
+    first_write = not seen
+    if variant in seen and not replace:
+        raise ValueError(f"variant {variant!r} was already recorded by this notebook; give it another name "
+                         "(or pass replace=True when re-running a cell)")
+    rows = pd.DataFrame({
+        "notebook": notebook_name(), "variant": variant, "family": family,
+        "src": table["src"] if "src" in table else "all", "tgt": table["tgt"] if "tgt" in table else "all",
+        "layer": table["layer"] if "layer" in table else -1, "measure": table["measure"],
+        "value": table["value"].astype(float), "seed": seed,
+        "n": table["n"] if "n" in table else (n if n is not None else -1),
+    })[RESULT_COLUMNS]
+    if not np_finite(rows["value"]):
+        raise ValueError(f"variant {variant!r} has non-finite values; a recorded number must be finite")
+    old = pd.read_csv(path) if path.exists() and not first_write else pd.DataFrame(columns=RESULT_COLUMNS)
+    if replace:
+        old = old[old.variant != variant]
+    out = pd.concat([old, rows], ignore_index=True) if len(old) else rows
+    atomic_write_text(path, out.to_csv(index=False))
+    seen.add(variant)
+    return rows
+
+
+def np_finite(values) -> bool:
+    import numpy as np
+
+    return bool(np.isfinite(np.asarray(values, dtype=float)).all())
+
+
+def read_results(path: str | Path):
+    """A results CSV (one notebook's or the collected table) as a DataFrame with `RESULT_COLUMNS`."""
+    import pandas as pd
+
+    table = pd.read_csv(path)
+    missing = set(RESULT_COLUMNS) - set(table.columns)
+    if missing:
+        raise ValueError(f"{path} is not a results table (missing {', '.join(sorted(missing))})")
+    return table[RESULT_COLUMNS]

@@ -1,15 +1,29 @@
-"""View II: zero-shot cross-lingual transfer of a UPOS tagger (train on English, test everywhere).
+"""View II: zero-shot cross-lingual transfer (train a head on English, test it on every language).
 
-Introduced in notebook 00_measuring_alignment. The head reads the first sub-word of each word.
-With `finetune=False` the encoder is frozen and the head is a multinomial logistic regression on
-its features; with `finetune=True` encoder and linear head are trained together (train_loop).
-The vendored data has no EWT train file, so the head is trained on English-EWT **dev** and tested
-on EWT test (in-domain English) and on each language's PUD treebank (parallel news/wiki text).
+Introduced in notebook 00_measuring_alignment. Two tasks:
+
+- **UPOS tagging** (`zero_shot_pos`): train on English-EWT dev (no EWT train file is vendored), test
+  on EWT test and each language's PUD treebank (parallel news/wiki sentences; out of the help
+  domain). The feature of a word is the hidden state of its first piece **that is not a bare "▁"**:
+  the tokenizer puts "▁" before every pre-split word, and where the vocabulary has no "▁"+character
+  piece (most Chinese words, half the Hindi ones) the first piece is "▁" alone, which carries nothing
+  about the word. `word_pooling="mean"` averages the word's content pieces instead.
+- **Help-application classification** (`zero_shot_classification`): which of 8 LibreOffice
+  applications a help paragraph documents (from its page key, `text/scalc/...`; `text/shared` pages
+  carry no label). Trained on English paragraphs of non-eval pages, tested unchanged on the eval
+  items of every language: the same items in every language, so the transfer gap is per item. In
+  domain for the help-trained models.
+
+Both return a `TransferResult`: a tidy table per language (accuracy, macro-F1, majority baseline,
+transfer gap) and per-item outcomes (`items`, one row per test item, one column per language) for
+`metrics.paired_bootstrap`. Frozen encoders throughout: the head is a multinomial logistic regression.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,58 +31,114 @@ import torch
 
 from . import data
 from .languages import check_languages
-from .models import _encoder
+from .models import Encoder, body
 
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
         "PUNCT", "SCONJ", "SYM", "VERB", "X"]
+WORD_POOLINGS = ("first", "mean")
+# Product names, often left untranslated; `mask_names=True` removes them from every text.
+APPLICATION_NAMES = re.compile(r"\b(?:Calc|Writer|Impress|Draw|Math|Base|Basic|BASIC|StarBasic|Chart)\b")
 
 
-def _word_batch(tokenizer, sentences, max_length: int):
-    enc = tokenizer([list(s.words) for s in sentences], is_split_into_words=True, truncation=True,
-                    max_length=max_length, padding=True, return_tensors="pt")
-    firsts = []  # (row, token position, word index) of each word's first sub-word
-    for row in range(len(sentences)):
-        seen = set()
-        for pos, w in enumerate(enc.word_ids(row)):
-            if w is not None and w not in seen:
-                seen.add(w)
-                firsts.append((row, pos, w))
-    return enc, firsts
+@dataclass
+class TransferResult:
+    """`table`: one row per test set (lang, accuracy, macro_f1, majority, n, gap); `items`: per-item
+    outcomes (rows: test items, columns: languages; for POS, rows are PUD sentences, each the number
+    of its correctly tagged words scaled so that the column mean is the word accuracy)."""
+
+    table: pd.DataFrame
+    items: pd.DataFrame
+
+    def accuracy(self, lang: str) -> float:
+        return float(self.table.set_index("lang").loc[lang, "accuracy"])
+
+
+def _with_gap(table: pd.DataFrame, reference: str = "en") -> pd.DataFrame:
+    """Add the transfer gap: the reference (English) row's accuracy minus each row's accuracy."""
+    ref = table.loc[table.lang == reference, "accuracy"]
+    table["gap"] = (float(ref.iloc[0]) - table["accuracy"]) if len(ref) else np.nan
+    return table
+
+
+def macro_f1(gold: np.ndarray, pred: np.ndarray, labels: Sequence[int]) -> float:
+    """Unweighted mean of per-class F1 over the classes present in `gold` (scikit-learn's definition)."""
+    from sklearn.metrics import f1_score
+
+    present = [l for l in labels if (gold == l).any()]
+    return float(f1_score(gold, pred, labels=present, average="macro", zero_division=0))
+
+
+# ---------------------------------------------------------------- POS
+
+def _space_id(tokenizer) -> int | None:
+    sid = tokenizer.convert_tokens_to_ids("▁")
+    return None if sid is None or sid == tokenizer.unk_token_id else sid
+
+
+def word_positions(enc, row: int, space_id: int | None) -> dict[int, list[int]]:
+    """{word index: token positions of its content pieces} of one encoded row (a bare "▁" is not content)."""
+    ids = enc["input_ids"][row]
+    ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    out: dict[int, list[int]] = {}
+    for pos, w in enumerate(enc.word_ids(row)):
+        if w is None:
+            continue
+        out.setdefault(w, [])
+        if ids[pos] != space_id:
+            out[w].append(pos)
+    for w, positions in out.items():  # a word that is only "▁" (cannot happen for non-empty words) keeps it
+        if not positions:
+            out[w] = [pos for pos, x in enumerate(enc.word_ids(row)) if x == w][:1]
+    return out
 
 
 @torch.inference_mode()
-def word_features(model, tokenizer, sentences: Sequence[data.Sentence], layer: int = -1,
-                  batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, int]:
-    """First-sub-word features of every word: (features (n_words, d), UPOS ids, words dropped by truncation)."""
-    enc_model = _encoder(model)
-    max_length = getattr(model.config, "max_position_embeddings", 514) - 2
-    feats, tags, dropped = [], [], 0
+def word_features(encoder: Encoder, sentences: Sequence[data.Sentence], layer: int = -1,
+                  word_pooling: str = "first", batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Features of every word: (features (n_words, d), UPOS ids, sentence index of each word, words
+    dropped by truncation). `word_pooling`: "first" content piece or "mean" over content pieces."""
+    if word_pooling not in WORD_POOLINGS:
+        raise ValueError(f"unknown word_pooling {word_pooling!r}; use one of: {', '.join(WORD_POOLINGS)}")
+    layer = encoder.layer_index(layer)
+    tok, enc_model = encoder.tokenizer, body(encoder.model)
+    space_id = _space_id(tok)
+    feats, tags, sent_of, dropped = [], [], [], 0
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].words))  # less padding
-    sentences = [sentences[i] for i in order]  # word order inside the output follows this order
-    for start in range(0, len(sentences), batch_size):
-        batch = sentences[start:start + batch_size]
-        enc, firsts = _word_batch(tokenizer, batch, max_length)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        batch = [sentences[i] for i in idx]
+        enc = tok([list(s.words) for s in batch], is_split_into_words=True, truncation=True,
+                  max_length=encoder.max_length, padding=True, return_tensors="pt")
         hidden = enc_model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                            output_hidden_states=True).hidden_states[layer]
-        rows, pos, words = map(np.array, zip(*firsts))
-        feats.append(hidden[rows, pos].float().numpy())
-        tags.extend(UPOS.index(batch[r].upos[w]) for r, w in zip(rows, words))
-        dropped += sum(len(s.words) for s in batch) - len(firsts)
-    return np.concatenate(feats), np.array(tags), dropped
+        for row, s in enumerate(batch):
+            positions = word_positions(enc, row, space_id)
+            for w in sorted(positions):
+                p = positions[w]
+                vec = hidden[row, p[0]] if word_pooling == "first" else hidden[row, p].mean(0)
+                feats.append(vec.float().numpy())
+                tags.append(UPOS.index(s.upos[w]))
+                sent_of.append(idx[row])
+            dropped += len(s.words) - len(positions)
+    return np.stack(feats), np.array(tags), np.array(sent_of), dropped
 
 
-def _fit_frozen(x, y, seed, l2: float = 1e-4, iters: int = 100):
-    """Multinomial logistic regression (standardised features, L-BFGS in torch; ~10x sklearn's speed here)."""
+def _fit_logistic(x, y, n_classes: int, seed: int, l2: float = 1e-4, iters: int = 100, balanced: bool = False):
+    """Multinomial logistic regression on standardised features (L-BFGS in torch; ~10x sklearn's speed here)."""
     torch.manual_seed(seed)
     mu, sd = x.mean(0), x.std(0) + 1e-6
     xt = torch.from_numpy((x - mu) / sd).float()
     yt = torch.from_numpy(y).long()
-    head = torch.nn.Linear(x.shape[1], len(UPOS))
+    weight = None
+    if balanced:
+        counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+        weight = torch.tensor(np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)).float()
+    head = torch.nn.Linear(x.shape[1], n_classes)
     opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(head(xt), yt) + l2 * head.weight.pow(2).sum()
+        loss = torch.nn.functional.cross_entropy(head(xt), yt, weight=weight) + l2 * head.weight.pow(2).sum()
         loss.backward()
         return loss
 
@@ -81,112 +151,141 @@ def _fit_frozen(x, y, seed, l2: float = 1e-4, iters: int = 100):
     return predict
 
 
-def _finetune(model, tokenizer, train_sents, seed, steps, lr, layer):
-    """Fine-tune encoder + linear head on English; returns (model, head)."""
-    import copy
-
-    from .train import seed_everything, train_loop
-
-    seed_everything(seed)
-    model = copy.deepcopy(model)
-    enc_model = _encoder(model)
-    head = torch.nn.Linear(model.config.hidden_size, len(UPOS))
-    max_length = model.config.max_position_embeddings - 2
-    rng = np.random.default_rng(seed)
-
-    def batch_fn(step):
-        idx = rng.integers(0, len(train_sents), 32)
-        enc, firsts = _word_batch(tokenizer, [train_sents[i] for i in idx], max_length)
-        rows, pos, words = map(np.array, zip(*firsts))
-        y = torch.tensor([UPOS.index(train_sents[idx[r]].upos[w]) for r, w in zip(rows, words)])
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                "rows": torch.from_numpy(rows), "pos": torch.from_numpy(pos), "y": y}
-
-    class Tagger(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.enc, self.head = enc_model, head
-
-        def forward(self, b):
-            h = self.enc(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
-                         output_hidden_states=True).hidden_states[layer]
-            return self.head(h[b["rows"], b["pos"]])
-
-    tagger = Tagger()
-    train_loop(tagger, lambda m, b: torch.nn.functional.cross_entropy(m(b), b["y"]), batch_fn, steps, lr=lr,
-               warmup=steps // 10, desc="fine-tune POS")
-    return model, head
-
-
-def pos_features(model, tokenizer, test_langs: Sequence[str], layer: int = -1,
-                 max_train_sentences: int | None = None,
-                 max_test_sentences: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
-    """Frozen first-sub-word features for the English training set ('train') and every test treebank
-    (the first `max_test_sentences` sentences of each; PUD sentences are parallel, so the same ones)."""
+def pos_features(encoder: Encoder, test_langs: Sequence[str], layer: int = -1, max_train_sentences: int | None = None,
+                 max_test_sentences: int | None = None, word_pooling: str = "first") -> dict:
+    """Frozen word features for the English training set ('train') and every test treebank (the first
+    `max_test_sentences` sentences of each; PUD sentences are parallel, so the same ones)."""
     test_langs = check_languages(test_langs, "pud")
     sets = {"train": data.conllu("en_ewt", "dev")[:max_train_sentences],
             "en_ewt": data.conllu("en_ewt", "test")[:max_test_sentences]}
     sets.update({f"{lang}_pud": data.conllu(f"{lang}_pud")[:max_test_sentences] for lang in test_langs})
-    return {name: word_features(model, tokenizer, sents, layer) for name, sents in sets.items()}
+    return {name: (*word_features(encoder, sents, layer, word_pooling), len(sents)) for name, sents in sets.items()}
 
 
-def _with_gap(rows: list[dict]) -> pd.DataFrame:
-    """Rows as a table plus the transfer gap: English-PUD accuracy minus each row's accuracy."""
-    table = pd.DataFrame(rows)
-    en = table.loc[table.treebank == "en_pud", "accuracy"]
-    table["gap"] = (float(en.iloc[0]) - table["accuracy"]) if len(en) else np.nan
-    return table
-
-
-def pos_accuracy(features: dict, seed: int = 0, transform=None) -> pd.DataFrame:
+def pos_accuracy(features: dict, seed: int = 0, transform: Callable | None = None) -> TransferResult:
     """Train the UPOS head on features['train'] and score every other treebank.
 
     `transform(lang, feats) -> feats` (optional) is applied to every set first, e.g. per-language
-    centring; the training set is English.
+    centring; the training set is English. Truncated words count as errors.
     """
+    def lang_of(name):
+        return "en" if name in ("train", "en_ewt") else name.split("_")[0]
+
     def tf(name, x):
-        return x if transform is None else transform("en" if name in ("train", "en_ewt") else name.split("_")[0], x)
+        return x if transform is None else transform(lang_of(name), x)
 
-    x, y, _ = features["train"]
-    classify = _fit_frozen(tf("train", x), y, seed)
+    x, y, _, _, _ = features["train"]
+    classify = _fit_logistic(tf("train", x), y, len(UPOS), seed)
     majority_tag = Counter(y.tolist()).most_common(1)[0][0]
-    rows = []
-    for name, (feats, gold, dropped) in features.items():
+    rows, items = [], {}
+    for name, (feats, gold, sent_of, dropped, n_sents) in features.items():
         if name == "train":
             continue
         n_words = len(gold) + dropped
-        acc = float((classify(tf(name, feats)) == gold).sum() / n_words)  # truncated words count as errors
-        rows.append({"lang": "en" if name == "en_ewt" else name.split("_")[0], "treebank": name, "words": n_words,
-                     "accuracy": acc, "majority": float((gold == majority_tag).sum() / n_words),
-                     "truncated_words": dropped})
-    return _with_gap(rows)
+        correct = classify(tf(name, feats)) == gold
+        rows.append({"lang": "en_ewt" if name == "en_ewt" else lang_of(name), "treebank": name, "n": n_words,
+                     "accuracy": float(correct.sum() / n_words), "macro_f1": macro_f1(gold, classify(tf(name, feats)), range(len(UPOS))),
+                     "majority": float((gold == majority_tag).sum() / n_words), "truncated_words": dropped})
+        if name.endswith("_pud"):  # parallel sentences: per-sentence outcomes, scaled to word accuracy
+            per_sent = np.bincount(sent_of, weights=correct, minlength=n_sents)
+            items[lang_of(name)] = per_sent * n_sents / n_words
+    return TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items))
 
 
-def zero_shot_pos(model, tokenizer, train: str = "en_ewt", test_langs: Sequence[str] = ("en",), seed: int = 0,
-                  layer: int = -1, finetune: bool = False, steps: int = 300, lr: float = 5e-4,
-                  max_train_sentences: int | None = None, max_test_sentences: int | None = None) -> pd.DataFrame:
-    """Accuracy of an English-trained UPOS tagger per language (PUD), with controls and the transfer gap.
+def zero_shot_pos(encoder: Encoder, test_langs: Sequence[str] = ("en",), seed: int = 0, layer: int = -1,
+                  max_train_sentences: int | None = None, max_test_sentences: int | None = None,
+                  word_pooling: str = "first") -> TransferResult:
+    """Accuracy of an English-trained UPOS tagger (frozen features) per language, with the majority
+    tag and the transfer gap (English-PUD accuracy minus each language's). `en_ewt` (EWT test) is
+    in-domain English and reported as lang 'en_ewt'."""
+    return pos_accuracy(pos_features(encoder, test_langs, layer, max_train_sentences, max_test_sentences,
+                                     word_pooling), seed)
 
-    Columns: lang, treebank, words, accuracy, majority (always predicting the most frequent English
-    training tag), gap (English-PUD accuracy minus this language's), truncated_words. `en_ewt` test
-    is reported as treebank 'en_ewt' (in-domain English).
-    """
-    if train != "en_ewt":
-        raise ValueError("only train='en_ewt' (its dev file) is vendored")
-    test_langs = check_languages(test_langs, "pud")
-    if not finetune:
-        return pos_accuracy(pos_features(model, tokenizer, test_langs, layer, max_train_sentences,
-                                         max_test_sentences), seed)
-    train_sents = data.conllu("en_ewt", "dev")[:max_train_sentences]
-    model, head = _finetune(model, tokenizer, train_sents, seed, steps, lr, layer)
-    features = pos_features(model, tokenizer, test_langs, layer, max_train_sentences, max_test_sentences)
+
+# ---------------------------------------------------------------- help-application classification
+
+def mask_application_names(text: str) -> str:
+    """The text with the LibreOffice product names (Calc, Writer, ..., often untranslated) removed."""
+    return " ".join(APPLICATION_NAMES.sub(" ", text).split())
+
+
+def classification_data(langs: Sequence[str], max_train: int | None = 4000, seed: int = 0,
+                        mask_names: bool = False) -> dict:
+    """Training texts (English, `pretrain` + `parallel` pages, never eval pages) with application
+    labels, and the labelled eval items in every language of `langs` (the same items, row-aligned)."""
+    langs = check_languages(langs, "lohelp")
+    if "en" not in langs:
+        raise ValueError("the classifier is trained on English; include 'en' in langs")
+    labels = list(data.APPLICATIONS)
+    train = [(t, data.application_of(k)) for split in ("pretrain", "parallel")
+             for k, t in zip(*data.corpus("en", split)) if data.application_of(k)]
+    if max_train is not None and len(train) > max_train:
+        rng = np.random.default_rng(seed)
+        train = [train[i] for i in sorted(rng.choice(len(train), max_train, replace=False))]
+    par = data.parallel(langs, "eval")
+    keep = [i for i, k in enumerate(par["key"]) if data.application_of(k)]
+    if not keep or not train:
+        raise ValueError("no labelled items: the classification task needs help pages of an application")
+    clean = mask_application_names if mask_names else (lambda t: t)
+    return {"labels": labels, "train_texts": [clean(t) for t, _ in train],
+            "train_y": np.array([labels.index(a) for _, a in train]),
+            "keys": [par["key"][i] for i in keep],
+            "test_texts": {lang: [clean(par[lang][i]) for i in keep] for lang in langs},
+            "test_y": np.array([labels.index(data.application_of(par["key"][i])) for i in keep])}
+
+
+def classify_features(train_x, train_y, test_x: dict, test_y: np.ndarray, n_classes: int, seed: int = 0) -> TransferResult:
+    """Fit the (class-balanced) logistic-regression head on English features; score every language."""
+    if len(train_y) == 0 or len(test_y) == 0:
+        raise ValueError("classification needs a non-empty label set for training and testing")
+    if scipy_sparse(train_x):
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(max_iter=1000, class_weight="balanced", random_state=seed).fit(train_x, train_y)
+        classes = clf.classes_
+
+        def predict(x):
+            return classes[clf.predict_proba(x).argmax(1)]
+    else:
+        predict = _fit_logistic(np.asarray(train_x), train_y, n_classes, seed, l2=1e-3, balanced=True)
+    majority = Counter(train_y.tolist()).most_common(1)[0][0]
+    rows, items = [], {}
+    for lang, x in test_x.items():
+        pred = predict(x)
+        correct = (pred == test_y).astype(float)
+        rows.append({"lang": lang, "n": len(test_y), "accuracy": float(correct.mean()),
+                     "macro_f1": macro_f1(test_y, pred, range(n_classes)),
+                     "majority": float((test_y == majority).mean())})
+        items[lang] = correct
+    return TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items))
+
+
+def scipy_sparse(x) -> bool:
+    import scipy.sparse
+
+    return scipy.sparse.issparse(x)
+
+
+def zero_shot_classification(encoder, langs: Sequence[str], layer: int = -1, seed: int = 0,
+                             max_train: int | None = 4000, mask_names: bool = False, pooling: str = "mean",
+                             task: dict | None = None) -> TransferResult:
+    """Help-application classification: an English-trained head on frozen sentence embeddings, tested
+    on the eval items of every language in `langs`. `encoder` is an `Encoder` or anything with
+    `.encode(texts, layer=, pooling=)` (e.g. `lexical.TfidfControl`). `task` reuses
+    `classification_data(...)` across models."""
+    task = task or classification_data(langs, max_train, seed, mask_names)
+    kw = {} if not isinstance(encoder, Encoder) else {"layer": layer, "pooling": pooling}
+    train_x = encoder.encode(task["train_texts"], **kw)
+    test_x = {lang: encoder.encode(task["test_texts"][lang], **kw) for lang in task["test_texts"]}
+    return classify_features(train_x, task["train_y"], test_x, task["test_y"], len(task["labels"]), seed)
+
+
+def tidy(result: TransferResult, task: str, layer: int = -1) -> pd.DataFrame:
+    """A transfer result as tidy rows (src='en', tgt=test language, layer, measure, value, n) for
+    `record.record_results`: `<task>_accuracy`, `<task>_macro_f1`, `<task>_gap`, `<task>_majority`."""
     rows = []
-    for name, (feats, gold, dropped) in features.items():
-        if name == "train":
-            continue
-        with torch.no_grad():
-            pred = head(torch.from_numpy(feats)).argmax(1).numpy()
-        n_words = len(gold) + dropped
-        rows.append({"lang": "en" if name == "en_ewt" else name.split("_")[0], "treebank": name, "words": n_words,
-                     "accuracy": float((pred == gold).sum() / n_words), "truncated_words": dropped})
-    return _with_gap(rows)
+    for r in result.table.itertuples():
+        for m in ("accuracy", "macro_f1", "gap", "majority"):
+            if hasattr(r, m) and pd.notna(getattr(r, m)):
+                rows.append(("en", r.lang, layer, f"{task}_{m}", float(getattr(r, m)), int(r.n)))
+    return pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value", "n"])

@@ -1,5 +1,7 @@
 """Post-hoc representation transformations (notebook 05_transformations).
 
+Each transform is defined in its docstring (equation and paper) and rendered in the notebook.
+
 All follow scikit-learn's shape: `fit` on training-split embeddings (`parallel`/`pretrain` data,
 never the evaluation set), then `transform`. Language-wise transforms take `{lang: (n, d) array}`
 and return the same; the linear maps take paired arrays.
@@ -57,9 +59,13 @@ class MeanVarNormalisation(_PerLanguage):
 
 
 class LIR(_PerLanguage):
-    """Language Information Removal (Yang et al. 2021): project out the top-r principal directions
-    of each language's embeddings, x' = x - V_r V_r^T x, with V_r the top-r right singular vectors of
-    that language's (centred) embedding matrix. r = 0 is the identity."""
+    """Language Information Removal (Yang et al. 2021), as published: for each language, the top-r
+    right singular vectors V_r of its **uncentred** embedding matrix M_l (n x d) span the language's
+    identity subspace, and every embedding of that language is projected onto its complement,
+    x' = x - V_r V_r^T x. Not centring is the point: the first singular direction of an uncentred
+    matrix is close to the language's mean vector, the language component LIR is meant to remove
+    (centring first would subtract exactly that direction before the SVD could find it).
+    r = 0 is the identity."""
 
     def __init__(self, r: int = 1):
         if r < 0:
@@ -70,7 +76,9 @@ class LIR(_PerLanguage):
         self.components_ = {}
         for lang, e in embs.items():
             e = np.asarray(e, dtype=np.float64)
-            _, _, vt = np.linalg.svd(e - e.mean(0), full_matrices=False)
+            if self.r > min(e.shape):
+                raise ValueError(f"LIR rank r={self.r} exceeds the rank of {lang}'s {e.shape} matrix; lower r")
+            _, _, vt = np.linalg.svd(e, full_matrices=False)
             self.components_[lang] = vt[: self.r]
         return self
 

@@ -1,0 +1,102 @@
+"""View II: what the POS head reads, the classification task's data hygiene, the tidy outputs."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from xalign_utils import data
+from xalign_utils.checkpoints import base_model
+from xalign_utils.lexical import TfidfControl
+from xalign_utils.transfer import (APPLICATION_NAMES, TransferResult, classification_data, classify_features,
+                                   mask_application_names, tidy, word_features, word_positions, zero_shot_pos)
+
+
+@pytest.fixture(scope="module")
+def ci_model():
+    return base_model("ci")
+
+
+def first_pieces(encoder, words):
+    enc = encoder.tokenizer([words], is_split_into_words=True)
+    space = encoder.tokenizer.convert_tokens_to_ids("▁")
+    positions = word_positions(enc, 0, space)
+    tokens = encoder.tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+    return [tokens[positions[w][0]] for w in range(len(words))]
+
+
+def test_pos_feature_of_a_chinese_and_a_hindi_word_is_not_the_bare_space(ci_model):
+    """The tokenizer puts "▁" before every pre-split word; 中国 becomes "▁" + "中国" and the feature
+    must come from "中国", never from the contentless "▁"."""
+    tok = ci_model.tokenizer
+    pieces = tok.convert_ids_to_tokens(tok(["中国"], is_split_into_words=True, add_special_tokens=False)["input_ids"])
+    assert pieces[0] == "▁", pieces  # the situation the fix is for
+    assert first_pieces(ci_model, ["中国", "经济", "发展"])[0] not in ("▁", "<s>")
+    assert "中" in first_pieces(ci_model, ["中国", "经济", "发展"])[0]
+    hindi = ["भारत", "की", "अर्थव्यवस्था", "बढ़", "रही", "है"]
+    assert all(p != "▁" for p in first_pieces(ci_model, hindi))
+
+
+def test_word_features_read_the_first_content_piece(ci_model):
+    sent = data.Sentence("s1", ("中国", "经济"), ("PROPN", "NOUN"))
+    feats, tags, sent_of, dropped = word_features(ci_model, [sent], layer=0)
+    enc = ci_model.tokenizer([list(sent.words)], is_split_into_words=True, return_tensors="pt")
+    emb = ci_model.model.roberta.embeddings(input_ids=enc["input_ids"]).detach()[0].numpy()
+    pos = word_positions(enc, 0, ci_model.tokenizer.convert_tokens_to_ids("▁"))
+    np.testing.assert_allclose(feats[0], emb[pos[0][0]], atol=1e-5)
+    assert tags.tolist() == [11, 7] and sent_of.tolist() == [0, 0] and dropped == 0
+    mean_feats, *_ = word_features(ci_model, [sent], layer=0, word_pooling="mean")
+    np.testing.assert_allclose(mean_feats[1], emb[pos[1]].mean(0), atol=1e-5)
+
+
+def test_zero_shot_pos_table_and_per_sentence_items(ci_model):
+    res = zero_shot_pos(ci_model, ["en", "de"], max_train_sentences=300, max_test_sentences=120)
+    t = res.table.set_index("lang")
+    assert list(res.table.lang) == ["en_ewt", "en", "de"]
+    assert t.loc["en", "accuracy"] > t.loc["en", "majority"] + 0.1 and t.loc["en", "gap"] == 0.0
+    assert res.items.shape == (120, 2)
+    assert res.items["de"].mean() == pytest.approx(t.loc["de", "accuracy"])  # scaled to word accuracy
+
+
+def test_classifier_never_trains_on_an_eval_page():
+    task = classification_data(["en", "de"], max_train=None)
+    splits = data.page_splits()
+    train_keys = [k for s in ("pretrain", "parallel") for k in data.corpus("en", s)[0] if data.application_of(k)]
+    assert len(task["train_texts"]) == len(train_keys)
+    assert all(splits[data.page_of(k)] != "eval" for k in train_keys)
+    assert all(splits[data.page_of(k)] == "eval" for k in task["keys"])
+    eval_norm = {data.normalise(t) for t in data.corpus("en", "eval")[1]}
+    assert not {data.normalise(t) for t in task["train_texts"]} & eval_norm
+    assert len(task["test_texts"]["en"]) == len(task["test_texts"]["de"]) == len(task["test_y"])
+    assert set(task["test_y"]) <= set(range(len(data.APPLICATIONS)))
+
+
+def test_masking_removes_application_names():
+    assert mask_application_names("Open LibreOffice Calc and Writer, then Basic.") == "Open LibreOffice and , then ."
+    task = classification_data(["en", "ru"], max_train=500, mask_names=True)
+    assert not any(APPLICATION_NAMES.search(t) for t in task["train_texts"] + task["test_texts"]["ru"])
+
+
+def test_classify_features_by_hand_and_constant_features_give_the_majority():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    x = np.eye(3)[y] * 5 + rng.normal(scale=0.1, size=(120, 3))
+    res = classify_features(x, y, {"en": x, "xx": np.zeros_like(x)}, y, 3)
+    t = res.table.set_index("lang")
+    assert t.loc["en", "accuracy"] == 1.0 and t.loc["en", "macro_f1"] == 1.0
+    assert t.loc["xx", "accuracy"] == pytest.approx(1 / 3)  # one constant input -> one class
+    assert t.loc["xx", "gap"] == pytest.approx(2 / 3)
+    assert res.items.shape == (120, 2)
+    with pytest.raises(ValueError, match="non-empty label set"):
+        classify_features(x[:0], y[:0], {"en": x}, y, 3)
+
+
+def test_lexical_control_classifies_and_tidy_rows():
+    langs = ["en", "es"]
+    lex = TfidfControl(langs, n_fit=500)
+    from xalign_utils.transfer import zero_shot_classification
+
+    res = zero_shot_classification(lex, langs, max_train=1500)
+    assert isinstance(res, TransferResult) and set(res.table.lang) == {"en", "es"}
+    rows = tidy(res, "apps")
+    assert set(rows.measure) == {"apps_accuracy", "apps_macro_f1", "apps_gap", "apps_majority"}
+    assert list(rows.columns) == ["src", "tgt", "layer", "measure", "value", "n"]
+    assert isinstance(rows, pd.DataFrame) and (rows.src == "en").all()
