@@ -14,7 +14,7 @@ import numpy as np
 
 from xalign_utils import metrics
 from xalign_utils.evaluate import alignment_table, embed_parallel
-from xalign_utils.models import base_model
+from xalign_utils.checkpoints import base_model
 from xalign_utils.presets import get_preset
 
 BUDGET_S = 60.0
@@ -39,9 +39,9 @@ def naive_table(embs):
 
 def main() -> None:
     preset = get_preset("ci")
-    model, tok = base_model("ci")
+    model = base_model("ci")
     t0 = time.perf_counter()
-    embs = embed_parallel(model, tok, list(preset.langs), n=1000)
+    embs = embed_parallel(model, list(preset.langs), n=1000, items="all")
     t_embed = time.perf_counter() - t0
     t0 = time.perf_counter()
     table = alignment_table(embs)

@@ -13,7 +13,8 @@ import time
 import torch
 from transformers import XLMRobertaForMaskedLM
 
-from xalign_utils.models import base_model, encoder_config
+from xalign_utils.checkpoints import base_model
+from xalign_utils.models import encoder_config
 from xalign_utils.presets import get_preset
 from xalign_utils.pretrain import MLMBatches, mlm_loss
 
@@ -24,7 +25,7 @@ def main() -> None:
     ap.add_argument("--preset", default="ci")
     args = ap.parse_args()
     preset = get_preset(args.preset)
-    _, tok = base_model(preset.name)
+    tok = base_model(preset.name).tokenizer
     batches = MLMBatches(preset, tok, seed=0)
     models = {}
     for name in ("masked-only", "full-sequence"):

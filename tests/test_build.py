@@ -127,10 +127,12 @@ def test_record_results_round_trip_and_duplicate_variant(tmp_path, monkeypatch):
     assert row == {"notebook": "00_test", "variant": "base", "family": "base", "src": "en", "tgt": "de", "layer": 2,
                    "measure": "p_at_1_cosine", "value": 0.25, "seed": 3, "n": 434}
     assert got.iloc[2][["src", "tgt", "layer", "n"]].tolist() == ["all", "all", -1, 633]
-    with pytest.raises(ValueError, match="variant 'base' was already recorded by this notebook"):
-        rec.record_results("base", table)
-    rec.record_results("base", table.assign(value=[0.5, 0.5]), replace=True)
-    assert rec.read_results(path).query("variant == 'base'").value.tolist() == [0.5, 0.5]
+    with pytest.raises(ValueError, match=r"variant 'base' \(seed 3\) was already recorded by this notebook"):
+        rec.record_results("base", table, seed=3)
+    rec.record_results("base", table, seed=4)  # another seed of the same variant is another entry
+    rec.record_results("base", table.assign(value=[0.5, 0.5]), seed=3, replace=True)
+    assert rec.read_results(path).query("variant == 'base' and seed == 3").value.tolist() == [0.5, 0.5]
+    assert len(rec.read_results(path).query("variant == 'base' and seed == 4")) == 2
     with pytest.raises(ValueError, match="columns measure and value"):
         rec.record_results("other", pd.DataFrame({"x": [1]}))
     with pytest.raises(ValueError, match="non-finite"):

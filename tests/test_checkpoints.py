@@ -15,7 +15,7 @@ from xalign_utils.pretrain import MLMBatches, mlm_loss, preset_tokenizer, pretra
 from xalign_utils.train import seed_everything, train_loop
 
 CI = get_preset("ci")
-VARIANTS = {corpus: CI.with_changes(train={"corpus": corpus}) for corpus in data.CORPUS_VARIANTS}
+VARIANTS = {corpus: CI.variant(corpus) for corpus in data.CORPUS_VARIANTS}
 TINY = {"model": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
         "train": {"steps": 6, "log_every": 1}}
 

@@ -87,10 +87,22 @@ def test_disjoint_gives_each_page_to_one_language_and_matched_keeps_shared_pages
 def test_parallel_accepts_any_sequence_and_eval_items_split_by_length():
     assert data.parallel(["en", "de"], "eval") == data.parallel(("en", "de"), "eval")
     sentences, terms = data.eval_items(list(CI), "sentences"), data.eval_items(list(CI), "terms")
-    assert len(sentences["key"]) == 434 and len(terms["key"]) == 612
+    assert len(sentences["key"]) == 409 and len(terms["key"]) == 594
     assert all(len(t.split()) >= data.SENTENCE_MIN_WORDS for t in sentences["en"])
     assert all(len(t.split()) < data.SENTENCE_MIN_WORDS for t in terms["en"])
-    assert sorted(sentences["key"] + terms["key"]) == sorted(data.parallel(list(CI), "eval")["key"])
+    assert sorted(sentences["key"] + terms["key"]) == sorted(data.eval_items(list(CI), "all")["key"])
+    assert set(sentences["key"]) <= set(data.parallel(list(CI), "eval")["key"])
+
+
+def test_eval_sentences_are_neither_repeated_nor_quoted_in_training_text():
+    items = data.eval_items(list(CI), "all")
+    for lang in CI:
+        norms = [data.normalise(t) for t in items[lang]]
+        assert len(set(norms)) == len(norms), lang
+    sentences = data.eval_items(list(CI), "sentences")
+    for lang in CI:
+        blob = "\x00".join(data.normalise(t) for s in ("pretrain", "parallel") for t in data.corpus(lang, s)[1])
+        assert not any(data.normalise(t) in blob for t in sentences[lang]), lang
     with pytest.raises(ValueError, match="include 'en'"):
         data.eval_items(["de", "ru"])
 

@@ -84,3 +84,23 @@ def test_results_per_script():
     assert scripts_of(["de", "es", "ru", "zh", "hi"]) == {"Latin": ["de", "es"], "Cyrillic": ["ru"],
                                                           "Han": ["zh"], "Devanagari": ["hi"]}
     assert by_script({"de": 0.2, "es": 0.4, "ru": 0.1}) == pytest.approx({"Latin": 0.3, "Cyrillic": 0.1})
+
+
+class ConstantEncoder(SpyEncoder):
+    """A collapsed model: the same vector for every text, up to float32 rounding."""
+
+    def encode(self, texts, layer=-1, pooling="mean", batch_size=128):
+        texts = list(texts)
+        base = np.linspace(1, 2, 8)
+        noise = np.stack([np.random.default_rng(len(t)).normal(scale=1e-7, size=8) for t in texts])
+        x = (base + noise).astype(np.float32)
+        return np.stack([x, x, x]) if layer == "all" else x
+
+
+def test_a_collapsed_encoder_scores_chance_through_the_whole_protocol():
+    from xalign_utils.evaluate import measure_protocol
+
+    p = measure_protocol(ConstantEncoder(), ["en", "de", "ru"], n_fit=200, n_parallel=100)
+    n = len(p.hits_centred)
+    assert p.p_at_1("raw") == pytest.approx(1 / n) and p.p_at_1("centred") == pytest.approx(1 / n)
+    assert p.per_layer["centred_transductive"].max() == pytest.approx(1 / n)

@@ -310,3 +310,20 @@ def test_k_larger_than_n_is_refused(rng):
         metrics.retrieval_accuracy(x, x, "csls", k=10)
     with pytest.raises(ValueError, match="unknown scoring"):
         metrics.retrieval_accuracy(x, x, "dot")
+
+
+def test_empty_rows_score_chance_under_csls_and_margin(rng):
+    """All-zero vectors (TF-IDF of an unseen script) carry no information: empty queries must not find
+    each other through the neighbourhood terms of CSLS or margin."""
+    x, y = rng.normal(size=(20, 6)), rng.normal(size=(20, 6))
+    x[:5] = 0
+    y[:5] = 0
+    for scoring in ("csls", "margin"):
+        out = metrics.retrieval_outcomes(metrics.similarity(x, y, scoring, k=3))
+        np.testing.assert_allclose(out["hit"][:5], 1 / 20)
+
+
+def test_language_id_probe_per_item_and_chance():
+    embs = {lang: np.ones((40, 5)) for lang in "abcd"}
+    acc, items = metrics.language_id_probe(embs, per_item=True)
+    assert acc == pytest.approx(0.25) and items.shape == (20,) and np.allclose(items, 0.25)

@@ -75,6 +75,14 @@ def test_masking_removes_application_names():
     assert not any(APPLICATION_NAMES.search(t) for t in task["train_texts"] + task["test_texts"]["ru"])
 
 
+def test_macro_f1_penalises_predicting_an_absent_class():
+    from xalign_utils.transfer import macro_f1
+
+    gold, pred = np.array([0, 0, 1, 1]), np.array([0, 2, 1, 1])
+    # classes 0, 1, 2: F1 = 2/3, 1, 0 -> 0.556 (sklearn's default); restricted to gold classes it would be 0.833
+    assert macro_f1(gold, pred) == pytest.approx((2 / 3 + 1 + 0) / 3)
+
+
 def test_classify_features_by_hand_and_constant_features_give_the_majority():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 40)
@@ -85,6 +93,8 @@ def test_classify_features_by_hand_and_constant_features_give_the_majority():
     assert t.loc["xx", "accuracy"] == pytest.approx(1 / 3)  # one constant input -> one class
     assert t.loc["xx", "gap"] == pytest.approx(2 / 3)
     assert res.items.shape == (120, 2)
+    flat = classify_features(np.ones_like(x), y, {"en": np.ones_like(x)}, y, 3)  # a collapsed encoder
+    assert flat.accuracy("en") == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="non-empty label set"):
         classify_features(x[:0], y[:0], {"en": x}, y, 3)
 

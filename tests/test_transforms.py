@@ -89,3 +89,15 @@ def test_errors_name_the_fix(rng):
         T.Procrustes().fit(rng.normal(size=(3, 2)), rng.normal(size=(4, 2)))
     with pytest.raises(ValueError, match="r\\+1 languages"):
         T.LSAR(r=2).fit({"en": rng.normal(size=(3, 2)), "de": rng.normal(size=(3, 2))})
+
+
+@pytest.mark.parametrize("make", [T.LanguageCentering, T.MeanVarNormalisation, lambda: T.LIR(r=1), lambda: T.LSAR(r=1),
+                                  T.Whitening], ids=["centring", "meanvar", "lir", "lsar", "whitening"])
+def test_a_collapsed_model_stays_at_chance_after_every_transform(rng, make):
+    """One output for every input, plus float32 rounding noise: no transform may turn the noise into signal."""
+    c = rng.normal(size=16)
+    embs = {lang: (c + 1e-7 * rng.normal(size=(120, 16))).astype(np.float32) for lang in ("en", "de", "ru")}
+    fit = {lang: (c + 1e-7 * rng.normal(size=(300, 16))).astype(np.float32) for lang in ("en", "de", "ru")}
+    out = make().fit(fit).transform(embs)
+    assert metrics.retrieval_accuracy(out["en"], out["de"]) == pytest.approx(1 / 120)
+    assert metrics.strong_alignment(out)["map"] == pytest.approx(metrics.chance_average_precision(2, 359))

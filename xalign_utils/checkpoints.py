@@ -56,21 +56,22 @@ def checkpoint_for(preset: Preset, seed: int = 0, train: bool = True) -> Path:
     return target
 
 
-def base_model(preset: str | Preset = "ci", seed: int = 0, allow_training: bool | None = None, **changes) -> Encoder:
+def base_model(preset: str | Preset = "ci", seed: int = 0, allow_training: bool | None = None,
+               corpus: str = "comparable", **changes) -> Encoder:
     """The preset's pretrained base model as an `Encoder` (its `.model` keeps the MLM head).
 
-    `changes` may hold `model={...}` / `train={...}` field overrides (e.g. `train={"corpus": "disjoint"}`);
+    `changes` may hold `model={...}` / `train={...}` field overrides; `corpus="disjoint"` (or
+    "matched") selects the shipped comparison model of that corpus (`Preset.variant`).
     a changed config (or another seed) trains once and is cached, keyed by config + data +
     training-code version. A shipped recipe (the preset, any corpus variant, seed 0) whose checkpoint
     is stale (trained from other code or data) raises `StaleCheckpointError` instead of pretraining
     for hours, unless `allow_training=True`.
     """
-    p = get_preset(preset)
+    p = get_preset(preset).variant(corpus)
     if changes:
         p = p.with_changes(**changes)
     if allow_training is None:  # the shipped recipes (any corpus variant, seed 0) never train silently
-        shipped_recipe = get_preset(p.name).with_changes(train={"corpus": p.train.corpus})
-        allow_training = p != shipped_recipe or seed != 0
+        allow_training = p != get_preset(p.name).variant(p.train.corpus) or seed != 0
     path = checkpoint_for(p, seed, allow_training)
     enc = load_model(path, mlm=True)
     enc.name = path.name

@@ -35,12 +35,10 @@ def _pretrain(args) -> int:
     from .presets import get_preset
     from .pretrain import pretrain
 
-    preset = get_preset(args.preset)
+    preset = get_preset(args.preset).variant(args.corpus or "comparable")
     changes = parse_settings(args.set)
     if args.steps:
         changes["train"]["steps"] = args.steps
-    if args.corpus:
-        changes["train"]["corpus"] = args.corpus
     preset = preset.with_changes(**changes)
     out = Path(args.out) if args.out else shipped_checkpoint(preset, args.seed)
     resume = out.parent / f".resume-{out.name}"
@@ -58,6 +56,8 @@ def _probe(args) -> int:
     if args.action == "run":
         for name in args.names:
             print(f"probe {name}: {probes.run_probe(name, args.minutes, args.seed)}", flush=True)
+    elif args.action == "tokenizers":
+        print(probes.tokenizer_table(probes.tokenizer_study(seed=args.seed)))
     else:
         probes.evaluate_probes(args.names or None)
     return 0
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="output directory (default: checkpoints/<preset>/)")
     p.set_defaults(func=_pretrain)
     p = sub.add_parser("probe", help="train / measure candidate pretraining recipes at equal compute")
-    p.add_argument("action", choices=["run", "evaluate"])
+    p.add_argument("action", choices=["run", "evaluate", "tokenizers"])
     p.add_argument("names", nargs="*", help="candidate names (xalign_utils.probes.CANDIDATES)")
     p.add_argument("--minutes", type=float, default=30.0, help="training minutes per probe (one thread)")
     p.add_argument("--seed", type=int, default=0)

@@ -129,7 +129,8 @@ def _verified_file(folder: str, rel: str) -> Path:
 
 def clear_caches() -> None:
     """Forget cached files and splits (after changing XALIGN_DATA_DIR in a running process)."""
-    for fn in (_manifest, _verified_file, lohelp_rows, page_splits, _eval_normalised, _corpus, _parallel):
+    for fn in (_manifest, _verified_file, lohelp_rows, page_splits, _eval_normalised, _corpus, _parallel,
+               _training_blob, _clean_eval_items):
         fn.cache_clear()
 
 
@@ -332,7 +333,10 @@ def eval_items(langs: Sequence[str], kind: str = "sentences") -> dict[str, list[
 
     kind="sentences": items of at least `SENTENCE_MIN_WORDS` English words (sentence-level measures
     use these); "terms": the shorter ones (headings, UI labels: a word-level task of their own);
-    "all": both. `langs` must include 'en'.
+    "all": both. Items repeating an earlier item after normalisation (in any of `langs`) are dropped,
+    and so are sentences whose normalised text, in any of `langs`, occurs inside a pretrain or
+    parallel paragraph of that language (a sentence quoted in a longer training paragraph). `langs`
+    must include 'en'.
     """
     if kind not in ("sentences", "terms", "all"):
         raise ValueError(f"unknown kind {kind!r}; choose 'sentences', 'terms' or 'all'")
@@ -340,9 +344,34 @@ def eval_items(langs: Sequence[str], kind: str = "sentences") -> dict[str, list[
     if "en" not in langs:
         raise ValueError("eval_items splits items by the length of their English side; include 'en' in langs")
     par = parallel(langs, "eval")
+    keep = _clean_eval_items(tuple(check_languages(langs, "lohelp")))
     long = [len(t.split()) >= SENTENCE_MIN_WORDS for t in par["en"]]
-    keep = [i for i, is_long in enumerate(long) if kind == "all" or is_long == (kind == "sentences")]
+    keep = [i for i in keep if kind == "all" or long[i] == (kind == "sentences")]
     return {k: [v[i] for i in keep] for k, v in par.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _training_blob(lang: str) -> str:
+    """Every normalised pretrain and parallel paragraph of `lang`, joined (for containment checks)."""
+    return "\x00".join(normalise(t) for split in ("pretrain", "parallel") for t in corpus(lang, split)[1])
+
+
+@functools.lru_cache(maxsize=None)
+def _clean_eval_items(langs: tuple[str, ...]) -> tuple[int, ...]:
+    """Indices of `parallel(langs, 'eval')` rows that are neither normalised repeats nor quoted in training text."""
+    par = parallel(langs, "eval")
+    seen: list[set[str]] = [set() for _ in langs]
+    keep = []
+    for i, en in enumerate(par["en"]):
+        norms = [normalise(par[lang][i]) for lang in langs]
+        if any(n in s for n, s in zip(norms, seen)):
+            continue
+        for n, s in zip(norms, seen):
+            s.add(n)
+        if len(en.split()) >= SENTENCE_MIN_WORDS and any(n and n in _training_blob(lang) for n, lang in zip(norms, langs)):
+            continue
+        keep.append(i)
+    return tuple(keep)
 
 
 # ---------------------------------------------------------------- out-of-domain test sets

@@ -14,6 +14,7 @@ computed with eval-fitted centring is labelled transductive where it is shown.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -34,9 +35,13 @@ def parallel_texts(langs: Sequence[str], source: str = "lohelp", split: str = "e
                    items: str = "sentences") -> dict[str, list[str]]:
     """Parallel items per language: help paragraphs (`lohelp`; on the eval split restricted to
     `items`) or NTREX news sentences; the first `n` (all when None)."""
+    if items not in ITEM_SETS:
+        raise ValueError(f"unknown items {items!r}; choose one of: {', '.join(ITEM_SETS)}")
     if source == "lohelp":
         if split == "eval":
-            par = data.eval_items(langs, items) if "en" in langs else data.parallel(langs, split)
+            if "en" not in langs:
+                raise ValueError("eval items are split into sentences and terms by their English side; include 'en'")
+            par = data.eval_items(langs, items)
         else:
             par = data.parallel(langs, split)
     elif source == "ntrex":
@@ -216,3 +221,55 @@ def compare_with_control(held: dict) -> dict:
         best = {name: max(v) for name, v in per.items()}
         out[view] = {"per_layer": per, "best": best, "beats_control": bool(best["trained"] > best["random_init"])}
     return out
+
+
+# ---------------------------------------------------------------- the base-model protocol
+
+@dataclass
+class Protocol:
+    """One encoder measured with the book's sentence-retrieval protocol (see `measure_protocol`)."""
+
+    name: str
+    layer_raw: int  # chosen on parallel-split pairs, raw cosine
+    layer_centred: int  # chosen on parallel-split pairs, inductively centred
+    hits_raw: pd.DataFrame  # eval sentence items x target languages, at layer_raw
+    hits_centred: pd.DataFrame  # the same at layer_centred, after inductive centring
+    per_layer: pd.DataFrame  # mean en->X P@1 on eval per layer: columns raw, centred, centred_transductive
+    embeddings: dict  # {lang: (layers+1, n, d)} raw eval-sentence embeddings, for further measures
+    centring: list  # the fitted per-layer LanguageCentering
+
+    def p_at_1(self, view: str = "centred") -> float:
+        return float(getattr(self, f"hits_{view}").to_numpy().mean())
+
+
+def measure_protocol(encoder, langs: Sequence[str], seed: int = 0, n_fit: int = 2000, n_parallel: int = 500,
+                     name: str | None = None) -> Protocol:
+    """Sentence retrieval en->X the way the book reports it: eval items of >= 5 English words; each
+    language's mean estimated on `pretrain` paragraphs (inductive centring); the layer chosen on
+    `parallel`-split pairs, separately for raw and centred embeddings. Also returns the per-layer
+    curve on eval (descriptive, never used for a choice) and the transductive upper bound (means
+    fitted on the eval rows themselves), labelled as such."""
+    langs = check_languages(langs, "lohelp")
+    if "en" not in langs:
+        raise ValueError("the protocol retrieves en->X; include 'en' in langs")
+    centring = fit_centring(encoder, langs, "all", n_fit, seed)
+    par = embed_parallel(encoder, langs, "lohelp", "parallel", n_parallel)
+    par_centred = centre_layers(par, centring)
+    n_hidden = next(iter(par.values())).shape[0]
+
+    def per_layer_p1(e):
+        return [float(retrieval_hits({l: x[i] for l, x in e.items()}).to_numpy().mean()) for i in range(n_hidden)]
+
+    layer_raw = int(np.argmax(per_layer_p1(par)))
+    layer_centred = int(np.argmax(per_layer_p1(par_centred)))
+    embs = embed_parallel(encoder, langs)
+    centred = centre_layers(embs, centring)
+    transductive = centre_layers(embs, [LanguageCentering().fit({l: e[i] for l, e in embs.items()})
+                                        for i in range(n_hidden)])
+    curve = pd.DataFrame({"raw": per_layer_p1(embs), "centred": per_layer_p1(centred),
+                          "centred_transductive": per_layer_p1(transductive)})
+    curve.index.name = "layer"
+    return Protocol(name or getattr(encoder, "name", "model"), layer_raw, layer_centred,
+                    retrieval_hits({l: e[layer_raw] for l, e in embs.items()}),
+                    retrieval_hits({l: e[layer_centred] for l, e in centred.items()}),
+                    curve, embs, centring)

@@ -87,6 +87,7 @@ def all_scores(cos: np.ndarray, k: int = 10, scorings=SCORINGS) -> dict[str, np.
     if unknown:
         raise ValueError(f"unknown scoring {sorted(unknown)[0]!r}; choose one of: {', '.join(SCORINGS)}")
     out = {"cosine": cos}
+    empty = ~cos.any(1)  # queries with an all-zero vector (e.g. TF-IDF of an unseen script): no information
     if set(scorings) - {"cosine"}:
         if k < 1 or k > min(cos.shape):
             raise ValueError(f"k={k} neighbours needs 1 <= k <= n (n = {min(cos.shape)}); lower k or add rows")
@@ -96,7 +97,11 @@ def all_scores(cos: np.ndarray, k: int = 10, scorings=SCORINGS) -> dict[str, np.
             out["csls"] = 2 * cos - r_src[:, None] - r_tgt[None, :]
         if "margin" in scorings:
             den = (r_src[:, None] + r_tgt[None, :]) / 2
-            out["margin"] = cos / np.where(np.abs(den) < 1e-12, 1e-12, den)  # an all-zero row scores 0 everywhere
+            out["margin"] = cos / np.where(np.abs(den) < 1e-12, 1e-12, den)
+        if empty.any():  # an empty query scores every candidate alike (chance), never "nearest to other empties"
+            for name in ("csls", "margin"):
+                if name in out:
+                    out[name][empty] = 0.0
     return {name: out[name] for name in scorings}
 
 
@@ -272,10 +277,13 @@ def hubness_from(cos: np.ndarray, k: int = 10, seed: int = 0) -> float:
     return float(skew(counts)) if counts.std() > 0 else 0.0
 
 
-def language_id_probe(embs: Mapping[str, np.ndarray], seed: int = 0, train_fraction: float = 0.5) -> float:
+def language_id_probe(embs: Mapping[str, np.ndarray], seed: int = 0, train_fraction: float = 0.5,
+                      per_item: bool = False):
     """Held-out accuracy of a logistic-regression classifier predicting the language of an embedding.
 
-    Items are split by index, so no test item's translation is seen in training. Chance is 1/L.
+    The probe is trained on a random half of the items (all their languages) and tested on the other
+    half, so no test item, nor any of its translations, is seen in training. Chance is 1/L. With
+    `per_item`, returns (accuracy, per-test-item expected correctness averaged over languages).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -300,7 +308,10 @@ def language_id_probe(embs: Mapping[str, np.ndarray], seed: int = 0, train_fract
     proba = clf.predict_proba(scaler.transform(xte))
     # expected accuracy with ties in the predicted probabilities broken at random (a constant input: 1/L)
     top = proba >= proba.max(1, keepdims=True) - 1e-12
-    return float((top[np.arange(len(yte)), yte] / top.sum(1)).mean())
+    correct = top[np.arange(len(yte)), yte] / top.sum(1)
+    if per_item:
+        return float(correct.mean()), correct.reshape(len(mats), len(te)).mean(0)
+    return float(correct.mean())
 
 
 # ---------------------------------------------------------------- comparisons
@@ -372,3 +383,9 @@ def verdict(interval: Interval, higher_is_better: bool = True) -> str:
     if interval.high < 0:
         return "worse" if higher_is_better else "better"
     return "inconclusive"
+
+
+def compare(a, b, resamples: int = 10_000, seed: int = 0, higher_is_better: bool = True) -> tuple[Interval, str]:
+    """`paired_bootstrap(a, b)` and its `verdict`: the one way the book decides "better/worse"."""
+    iv = paired_bootstrap(a, b, resamples, seed)
+    return iv, verdict(iv, higher_is_better)

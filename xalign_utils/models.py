@@ -143,6 +143,15 @@ def random_init_model(preset: str | Preset = "ci", seed: int = 0, tokenizer=None
     return model.eval()
 
 
+def random_init_like(encoder: Encoder, seed: int = 0) -> Encoder:
+    """The random-init control of any encoder: the same architecture, config and tokenizer, untrained
+    weights (torch seed `seed`). Shared tokens are all it has to go on."""
+    torch.manual_seed(seed)
+    cls = type(encoder.model)
+    model = cls(encoder.model.config) if hasattr(cls, "config_class") else AutoModel.from_config(encoder.model.config)
+    return Encoder(model.eval(), encoder.tokenizer, name=f"random init (seed {seed})")
+
+
 def random_init_encoder(preset: str | Preset, tokenizer, seed: int = 0) -> Encoder:
     """`Encoder` of the random-init control of `preset` with `tokenizer` (seed = init seed)."""
     return Encoder(random_init_model(preset, seed, tokenizer), tokenizer, name=f"random init (seed {seed})")

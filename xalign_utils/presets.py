@@ -49,9 +49,17 @@ class Preset:
     seeds: tuple[int, ...] = (0,)
     hub_models: tuple[str, ...] = ()
     description: str = ""
+    comparison_steps: int | None = None  # step budget of the matched/disjoint comparison models (None: the preset's)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def variant(self, corpus: str) -> "Preset":
+        """The recipe of the preset's `corpus` variant as shipped: the comparison models ("matched",
+        "disjoint") train `comparison_steps` steps; "comparable" is the preset itself."""
+        if corpus == "comparable":
+            return self.with_changes(train={"corpus": corpus})
+        return self.with_changes(train={"corpus": corpus, "steps": self.comparison_steps or self.train.steps})
 
     def with_changes(self, model: dict | None = None, train: dict | None = None, **kw) -> "Preset":
         """A copy with some model/train fields changed (a user-changed config retrains and caches)."""
@@ -82,6 +90,7 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(steps=10000),
         seeds=(0,),
         description="2 layers x 128, 6 languages; whole book <= 20 min cold on 2 CPU cores",
+        comparison_steps=5000,
     ),
     "book": Preset(
         "book",

@@ -117,3 +117,162 @@ def training_minutes(log: dict) -> float:
     """Minutes spent in training steps (wall time minus the held-out checks), from a training log."""
     curve = log["curve"]
     return float(np.sum(np.diff([0.0] + [e["wall_s"] for e in curve]))) / 60
+
+
+# ---------------------------------------------------------------- measuring the probes
+
+def _mean_frame(frames):
+    return sum(frames) / len(frames)
+
+
+def evaluate_probe(name: str, seed: int = 0) -> dict:
+    """Measure a trained probe with the book's protocol (`evaluate.measure_protocol`) against random-init
+    controls of its own shape and tokenizer (seeds `pretrain.CONTROL_SEEDS`), with paired intervals."""
+    from .evaluate import by_script, measure_protocol, scripts_of
+    from .metrics import paired_bootstrap
+    from .models import load_model, random_init_encoder
+    from .pretrain import CONTROL_SEEDS
+    from .transfer import classification_data, zero_shot_classification
+
+    path = cache_dir() / "probes" / name
+    if not (path / "training_log.json").exists():
+        raise ValueError(f"probe {name!r} is not trained; run `xalign probe run {name}` first")
+    log = json.loads((path / "training_log.json").read_text())
+    preset = probe_preset(name)
+    langs = list(preset.langs)
+    model = load_model(path, mlm=True)
+    controls = [random_init_encoder(preset, model.tokenizer, s) for s in CONTROL_SEEDS]
+    trained = measure_protocol(model, langs, seed)
+    ctrl = [measure_protocol(c, langs, seed) for c in controls]
+    task = classification_data(langs, seed=seed)
+    apps = zero_shot_classification(model, langs, seed=seed, task=task)
+    apps_ctrl = [zero_shot_classification(c, langs, seed=seed, task=task) for c in controls]
+    non_en = [l for l in langs if l != "en"]
+    out = {"name": name, "change": CANDIDATES[name], "steps": log["steps"],
+           "train_minutes": round(training_minutes(log), 1), "tokens_m": round(log["tokens_seen"] / 1e6, 1),
+           "parameters": model.parameters(), "plan": log.get("probe", {}),
+           "held_out_mlm_final": round(float(np.mean(list(log["held_out_mlm_loss"].values()))), 3)}
+    evals = [e for e in log["curve"] if "held_out_mlm_loss" in e]
+    best = min(evals, key=lambda e: e["held_out_mlm_loss"])
+    out.update(held_out_mlm_best=best["held_out_mlm_loss"], held_out_mlm_best_step=best["step"])
+    for view in ("centred", "raw"):
+        t_hits = getattr(trained, f"hits_{view}")
+        c_hits = [getattr(c, f"hits_{view}") for c in ctrl]
+        iv = paired_bootstrap(t_hits.to_numpy(), _mean_frame(c_hits).to_numpy(), seed=seed)
+        out[view] = {"layer": getattr(trained, f"layer_{view}"), "trained": round(float(t_hits.to_numpy().mean()), 4),
+                     "control": [round(float(c.to_numpy().mean()), 4) for c in c_hits],
+                     "diff": iv.as_dict(), "hits": t_hits.to_numpy().mean(1).round(4).tolist()}
+    out["by_script"] = {}
+    for script, ls in scripts_of(non_en).items():
+        iv = paired_bootstrap(trained.hits_centred[ls].to_numpy(),
+                              _mean_frame([c.hits_centred[ls] for c in ctrl]).to_numpy(), seed=seed)
+        out["by_script"][script] = {"trained": round(float(trained.hits_centred[ls].to_numpy().mean()), 4),
+                                    "diff": iv.as_dict()}
+    iv = paired_bootstrap(apps.items[non_en].to_numpy(), _mean_frame([a.items[non_en] for a in apps_ctrl]).to_numpy(),
+                          seed=seed)
+    out["apps"] = {"en": apps.accuracy("en"), "trained": round(float(apps.items[non_en].to_numpy().mean()), 4),
+                   "control": [round(float(a.items[non_en].to_numpy().mean()), 4) for a in apps_ctrl],
+                   "diff": iv.as_dict()}
+    out["per_language_centred"] = {l: round(float(trained.hits_centred[l].mean()), 4) for l in non_en}
+    out["by_script_trained"] = by_script(out["per_language_centred"])
+    return out
+
+
+def _iv(d: dict) -> str:
+    return f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+def probe_table(results: list[dict]) -> str:
+    """The probe table (Markdown), with each probe's paired intervals against its controls and against `base`."""
+    from .metrics import Interval, paired_bootstrap, verdict
+
+    base = next((r for r in results if r["name"] == "base"), None)
+    head = ("| probe | steps | train min | tokens (M) | params | held-out MLM final (best @ step) | "
+            "centred P@1 (controls) | Δ vs control | Δ vs base | raw P@1 Δ vs control | "
+            "Δ centred by script vs control | apps acc. non-en (controls) | Δ vs control |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results:
+        vs_base = "—"
+        if base is not None and r is not base:
+            iv = paired_bootstrap(np.array(r["centred"]["hits"]), np.array(base["centred"]["hits"]))
+            vs_base = f"{iv} {verdict(iv)}"
+        scripts = "; ".join(f"{s} {_iv(v['diff'])}" for s, v in r["by_script"].items())
+        c, a = r["centred"], r["apps"]
+        lines.append(
+            f"| {r['name']} | {r['steps']} | {r['train_minutes']} | {r['tokens_m']} | {r['parameters'] / 1e6:.2f}M | "
+            f"{r['held_out_mlm_final']:.3f} ({r['held_out_mlm_best']:.3f} @ {r['held_out_mlm_best_step']}) | "
+            f"{c['trained']:.3f} (layer {c['layer']}; {', '.join(f'{x:.3f}' for x in c['control'])}) | "
+            f"{_iv(c['diff'])} {verdict(Interval(**c['diff']))} | {vs_base} | "
+            f"{_iv(r['raw']['diff'])} {verdict(Interval(**r['raw']['diff']))} | {scripts} | "
+            f"{a['trained']:.3f} ({', '.join(f'{x:.3f}' for x in a['control'])}) | "
+            f"{_iv(a['diff'])} {verdict(Interval(**a['diff']))} |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_probes(names: list[str] | None = None) -> list[dict]:
+    """Measure every trained probe (or `names`), write checkpoints/probes/probes.json and print the table."""
+    names = names or [n for n in CANDIDATES if (cache_dir() / "probes" / n / "training_log.json").exists()]
+    PROBE_DIR.mkdir(parents=True, exist_ok=True)
+    store = PROBE_DIR / "probes.json"
+    results = {r["name"]: r for r in json.loads(store.read_text())} if store.exists() else {}
+    for name in names:
+        print(f"measuring probe {name}", flush=True)
+        results[name] = evaluate_probe(name)
+        atomic_write_text(store, json.dumps([results[n] for n in CANDIDATES if n in results], indent=1))
+    ordered = [results[n] for n in CANDIDATES if n in results]
+    table = probe_table(ordered)
+    atomic_write_text(PROBE_DIR / "table.md", table)
+    print(table)
+    return ordered
+
+
+# ---------------------------------------------------------------- the tokenizer study
+
+TOKENIZER_GRID = [(8000, 1.0, False), (8000, 0.9995, True), (16000, 1.0, False), (16000, 0.9995, True),
+                  (32000, 1.0, False), (32000, 0.9995, True)]
+
+
+def tokenizer_study(base: str = "ci", seed: int = 0) -> list[dict]:
+    """How each (vocabulary size, character coverage, byte fallback) tokenizer cuts held-out words
+    (Rust et al. 2021): `tokenize.segmentation_stats` per language on PUD words (news, proper word
+    segmentation) and on whitespace words of `parallel`-split help text (never seen by the tokenizer)."""
+    from . import data
+    from .tokenize import segmentation_stats, train_tokenizer
+
+    preset = get_preset(base)
+    pud = {l: [w for s in data.conllu(f"{l}_pud") for w in s.words] for l in preset.langs}
+    help_words = {l: [w for t in data.corpus(l, "parallel")[1] for w in t.split()] for l in preset.langs}
+    rows = []
+    for vocab, coverage, fallback in TOKENIZER_GRID:
+        t0 = time.time()
+        tok = train_tokenizer(preset.langs, vocab, preset.train.lang_alpha, seed, coverage, fallback)
+        secs = round(time.time() - t0, 1)
+        for lang in preset.langs:
+            for source, words in (("pud", pud[lang]), ("help", help_words[lang])):
+                rows.append({"vocab": vocab, "coverage": coverage, "byte_fallback": fallback, "lang": lang,
+                             "text": source, "train_s": secs, **segmentation_stats(tok, words)})
+    PROBE_DIR.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(PROBE_DIR / "tokenizers.json", json.dumps(rows, indent=1))
+    return rows
+
+
+def tokenizer_table(rows: list[dict]) -> str:
+    """Markdown: per tokenizer, fertility / single-character share / bare-"▁" share / <unk> share per language."""
+    import pandas as pd
+
+    t = pd.DataFrame(rows)
+    t["tokenizer"] = t.apply(lambda r: f"{r.vocab // 1000}k, coverage {r.coverage:g}"
+                             + (", byte fallback" if r.byte_fallback else ""), axis=1)
+    langs = list(dict.fromkeys(t.lang))
+    out = []
+    for text, title in (("help", "held-out help text (parallel split), whitespace words"), ("pud", "PUD words (news)")):
+        out.append(f"\n**{title}**: fertility (pieces per word) / share of words cut into single characters / "
+                   "share whose first piece is a bare \"▁\" / share with <unk>\n")
+        out.append("| tokenizer | " + " | ".join(langs) + " |")
+        out.append("|---|" + "---|" * len(langs))
+        for name, g in t[t.text == text].groupby("tokenizer", sort=False):
+            g = g.set_index("lang")
+            cells = [f"{g.loc[l, 'fertility']:.2f} / {g.loc[l, 'single_chars']:.3f} / {g.loc[l, 'bare_space_first']:.2f}"
+                     f" / {g.loc[l, 'unk']:.3f}" for l in langs]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"

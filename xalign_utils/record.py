@@ -28,6 +28,25 @@ class Formatted:
         return format(self.value, self.fmt)
 
 
+def glue_text(name: str, text: str) -> str:
+    """Glue a sentence for the prose as plain text (cite it with {glue:text}`name`, no quotes, no
+    code font): verdicts and statuses computed by the notebook, never typed."""
+    from myst_nb import glue as _glue
+
+    _glue(name, Text(text), display=False)
+    return text
+
+
+class Text:
+    """A string whose text/plain representation is the string itself (not its quoted repr)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def metrics_path() -> Path:
     return Path(os.environ.get("XALIGN_METRICS_PATH", "metrics.json"))
 
@@ -64,7 +83,7 @@ def record(name: str, value, fmt: str = ".3f", tol: float | None = None, glue: b
 # ---------------------------------------------------------------- the book-wide results table
 
 RESULT_COLUMNS = ["notebook", "variant", "family", "src", "tgt", "layer", "measure", "value", "seed", "n"]
-_recorded: dict[str, set[str]] = {}  # results file -> variants recorded by this process
+_recorded: dict[str, set[tuple[str, int]]] = {}  # results file -> (variant, seed) recorded by this process
 
 
 def results_path() -> Path:
@@ -84,8 +103,8 @@ def record_results(variant: str, table, family: str = "base", seed: int = 0, n: 
     `table` has columns `measure` and `value` and optionally `src`, `tgt`, `layer`, `n` (as
     `evaluate_alignment` and `transfer.tidy` produce). Every row gets the notebook, variant, family
     and seed; `xalign build` collects every notebook's rows into `_build/results/<preset>.csv`
-    (schema: `RESULT_COLUMNS`, see the README). A variant recorded twice by one run of a notebook is
-    an error (pass `replace=True` when re-running a cell on purpose).
+    (schema: `RESULT_COLUMNS`, see the README). A (variant, seed) recorded twice by one run of a
+    notebook is an error (pass `replace=True` when re-running a cell on purpose).
     """
     import pandas as pd
 
@@ -97,9 +116,9 @@ def record_results(variant: str, table, family: str = "base", seed: int = 0, n: 
     path = results_path()
     seen = _recorded.setdefault(str(path.resolve()), set())
     first_write = not seen
-    if variant in seen and not replace:
-        raise ValueError(f"variant {variant!r} was already recorded by this notebook; give it another name "
-                         "(or pass replace=True when re-running a cell)")
+    if (variant, seed) in seen and not replace:
+        raise ValueError(f"variant {variant!r} (seed {seed}) was already recorded by this notebook; give it another "
+                         "name (or pass replace=True when re-running a cell)")
     rows = pd.DataFrame({
         "notebook": notebook_name(), "variant": variant, "family": family,
         "src": table["src"] if "src" in table else "all", "tgt": table["tgt"] if "tgt" in table else "all",
@@ -111,10 +130,10 @@ def record_results(variant: str, table, family: str = "base", seed: int = 0, n: 
         raise ValueError(f"variant {variant!r} has non-finite values; a recorded number must be finite")
     old = pd.read_csv(path) if path.exists() and not first_write else pd.DataFrame(columns=RESULT_COLUMNS)
     if replace:
-        old = old[old.variant != variant]
+        old = old[(old.variant != variant) | (old.seed != seed)]
     out = pd.concat([old, rows], ignore_index=True) if len(old) else rows
     atomic_write_text(path, out.to_csv(index=False))
-    seen.add(variant)
+    seen.add((variant, seed))
     return rows
 
 

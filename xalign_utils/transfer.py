@@ -44,10 +44,12 @@ APPLICATION_NAMES = re.compile(r"\b(?:Calc|Writer|Impress|Draw|Math|Base|Basic|B
 class TransferResult:
     """`table`: one row per test set (lang, accuracy, macro_f1, majority, n, gap); `items`: per-item
     outcomes (rows: test items, columns: languages; for POS, rows are PUD sentences, each the number
-    of its correctly tagged words scaled so that the column mean is the word accuracy)."""
+    of its correctly tagged words scaled so that the column mean is the word accuracy), and the same
+    for the majority-class baseline (`majority_items`)."""
 
     table: pd.DataFrame
     items: pd.DataFrame
+    majority_items: pd.DataFrame  # the majority-class baseline's per-item outcomes, same shape as `items`
 
     def accuracy(self, lang: str) -> float:
         return float(self.table.set_index("lang").loc[lang, "accuracy"])
@@ -60,12 +62,19 @@ def _with_gap(table: pd.DataFrame, reference: str = "en") -> pd.DataFrame:
     return table
 
 
-def macro_f1(gold: np.ndarray, pred: np.ndarray, labels: Sequence[int]) -> float:
-    """Unweighted mean of per-class F1 over the classes present in `gold` (scikit-learn's definition)."""
+def macro_f1(gold: np.ndarray, pred: np.ndarray) -> float:
+    """Unweighted mean of per-class F1 over every class that occurs in `gold` or in `pred` (scikit-learn's
+    default), so predicting a class that has no test items is penalised."""
     from sklearn.metrics import f1_score
 
-    present = [l for l in labels if (gold == l).any()]
-    return float(f1_score(gold, pred, labels=present, average="macro", zero_division=0))
+    return float(f1_score(gold, pred, average="macro", zero_division=0))
+
+
+def expected_correct(scores: np.ndarray, gold: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Per item, the probability that the predicted class is `gold` when ties among the top scores are
+    broken at random (a model with no information, whose scores are all equal, gets 1/K)."""
+    top = scores >= scores.max(1, keepdims=True) - tol
+    return top[np.arange(len(gold)), gold] / top.sum(1)
 
 
 # ---------------------------------------------------------------- POS
@@ -123,32 +132,46 @@ def word_features(encoder: Encoder, sentences: Sequence[data.Sentence], layer: i
     return np.stack(feats), np.array(tags), np.array(sent_of), dropped
 
 
+def _informative(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mask of dimensions that vary beyond rounding noise, their mean, their standard deviation)."""
+    mu, sd = x.mean(0), x.std(0)
+    keep = sd > 1e-5 * np.abs(mu) + 1e-12
+    return keep, mu, sd
+
+
 def _fit_logistic(x, y, n_classes: int, seed: int, l2: float = 1e-4, iters: int = 100, balanced: bool = False):
-    """Multinomial logistic regression on standardised features (L-BFGS in torch; ~10x sklearn's speed here)."""
+    """Multinomial logistic regression on standardised features (L-BFGS in torch; ~10x sklearn's speed
+    on the POS sets). Starts from zero weights; dimensions without variance are dropped (a collapsed
+    encoder leaves no input at all, and its scores tie). Returns `scores(feats)` -> logits."""
     torch.manual_seed(seed)
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    xt = torch.from_numpy((x - mu) / sd).float()
+    keep, mu, sd = _informative(x)
+    xt = torch.from_numpy((x[:, keep] - mu[keep]) / sd[keep]).float()
     yt = torch.from_numpy(y).long()
     weight = None
     if balanced:
         counts = np.bincount(y, minlength=n_classes).astype(np.float64)
         weight = torch.tensor(np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)).float()
-    head = torch.nn.Linear(x.shape[1], n_classes)
-    opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
+    head = torch.nn.Linear(int(keep.sum()), n_classes)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    if keep.any():
+        opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
 
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(head(xt), yt, weight=weight) + l2 * head.weight.pow(2).sum()
-        loss.backward()
-        return loss
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(head(xt), yt, weight=weight) + l2 * head.weight.pow(2).sum()
+            loss.backward()
+            return loss
 
-    opt.step(closure)
+        opt.step(closure)
 
     @torch.no_grad()
-    def predict(feats):
-        return head(torch.from_numpy((feats - mu) / sd).float()).argmax(1).numpy()
+    def scores(feats):
+        if not keep.any():  # no information: every class scores alike
+            return np.zeros((len(feats), n_classes))
+        return head(torch.from_numpy((feats[:, keep] - mu[keep]) / sd[keep]).float()).double().numpy()
 
-    return predict
+    return scores
 
 
 def pos_features(encoder: Encoder, test_langs: Sequence[str], layer: int = -1, max_train_sentences: int | None = None,
@@ -165,31 +188,34 @@ def pos_features(encoder: Encoder, test_langs: Sequence[str], layer: int = -1, m
 def pos_accuracy(features: dict, seed: int = 0, transform: Callable | None = None) -> TransferResult:
     """Train the UPOS head on features['train'] and score every other treebank.
 
-    `transform(lang, feats) -> feats` (optional) is applied to every set first, e.g. per-language
-    centring; the training set is English. Truncated words count as errors.
+    `transform(set_name, feats) -> feats` (optional) is applied to every set first, e.g. per-language
+    centring; set names are 'train' (English), 'en_ewt' and '<lang>_pud'. Truncated words count as
+    errors; ties among the head's top scores count as expected (1/number tied).
     """
     def lang_of(name):
         return "en" if name in ("train", "en_ewt") else name.split("_")[0]
 
     def tf(name, x):
-        return x if transform is None else transform(lang_of(name), x)
+        return x if transform is None else transform(name, x)
 
     x, y, _, _, _ = features["train"]
-    classify = _fit_logistic(tf("train", x), y, len(UPOS), seed)
+    score = _fit_logistic(tf("train", x), y, len(UPOS), seed)
     majority_tag = Counter(y.tolist()).most_common(1)[0][0]
-    rows, items = [], {}
+    rows, items, majority_items = [], {}, {}
     for name, (feats, gold, sent_of, dropped, n_sents) in features.items():
         if name == "train":
             continue
         n_words = len(gold) + dropped
-        correct = classify(tf(name, feats)) == gold
+        s = score(tf(name, feats))
+        correct = expected_correct(s, gold)
+        pred = s.argmax(1)
         rows.append({"lang": "en_ewt" if name == "en_ewt" else lang_of(name), "treebank": name, "n": n_words,
-                     "accuracy": float(correct.sum() / n_words), "macro_f1": macro_f1(gold, classify(tf(name, feats)), range(len(UPOS))),
+                     "accuracy": float(correct.sum() / n_words), "macro_f1": macro_f1(gold, pred),
                      "majority": float((gold == majority_tag).sum() / n_words), "truncated_words": dropped})
         if name.endswith("_pud"):  # parallel sentences: per-sentence outcomes, scaled to word accuracy
-            per_sent = np.bincount(sent_of, weights=correct, minlength=n_sents)
-            items[lang_of(name)] = per_sent * n_sents / n_words
-    return TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items))
+            for store, hit in ((items, correct), (majority_items, gold == majority_tag)):
+                store[lang_of(name)] = np.bincount(sent_of, weights=hit, minlength=n_sents) * n_sents / n_words
+    return TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items), pd.DataFrame(majority_items))
 
 
 def zero_shot_pos(encoder: Encoder, test_langs: Sequence[str] = ("en",), seed: int = 0, layer: int = -1,
@@ -235,29 +261,44 @@ def classification_data(langs: Sequence[str], max_train: int | None = 4000, seed
 
 
 def classify_features(train_x, train_y, test_x: dict, test_y: np.ndarray, n_classes: int, seed: int = 0) -> TransferResult:
-    """Fit the (class-balanced) logistic-regression head on English features; score every language."""
+    """Fit the head on English features and score every language. One head for every kind of feature
+    (dense embeddings and sparse TF-IDF alike): scikit-learn's class-balanced multinomial logistic
+    regression (L2, C=1) on standardised features (sparse ones scaled, not centred). Dimensions without
+    variance are dropped; with none left the head has no information and every class scores alike.
+    Accuracy counts ties among the top probabilities as expected (1/number tied)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
     if len(train_y) == 0 or len(test_y) == 0:
         raise ValueError("classification needs a non-empty label set for training and testing")
-    if scipy_sparse(train_x):
-        from sklearn.linear_model import LogisticRegression
-
-        clf = LogisticRegression(max_iter=1000, class_weight="balanced", random_state=seed).fit(train_x, train_y)
-        classes = clf.classes_
-
-        def predict(x):
-            return classes[clf.predict_proba(x).argmax(1)]
+    sparse_x = scipy_sparse(train_x)
+    if sparse_x:
+        keep = np.asarray((train_x != 0).sum(0)).ravel() > 0
     else:
-        predict = _fit_logistic(np.asarray(train_x), train_y, n_classes, seed, l2=1e-3, balanced=True)
+        train_x = np.asarray(train_x, dtype=np.float64)
+        keep, _, _ = _informative(train_x)
+    if keep.any():
+        scaler = StandardScaler(with_mean=not sparse_x).fit(train_x[:, keep])
+        clf = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+        clf.fit(scaler.transform(train_x[:, keep]), train_y)
+
+    def scores(x):
+        out = np.full((x.shape[0], n_classes), -np.inf)
+        if not keep.any():
+            return np.zeros((x.shape[0], n_classes))
+        out[:, clf.classes_] = clf.predict_proba(scaler.transform(x[:, keep]))
+        return out
+
     majority = Counter(train_y.tolist()).most_common(1)[0][0]
     rows, items = [], {}
+    majority_items = pd.DataFrame({lang: (test_y == majority).astype(float) for lang in test_x})
     for lang, x in test_x.items():
-        pred = predict(x)
-        correct = (pred == test_y).astype(float)
+        s = scores(x if sparse_x else np.asarray(x, dtype=np.float64))
+        correct = expected_correct(np.where(np.isfinite(s), s, -1.0), test_y)
         rows.append({"lang": lang, "n": len(test_y), "accuracy": float(correct.mean()),
-                     "macro_f1": macro_f1(test_y, pred, range(n_classes)),
-                     "majority": float((test_y == majority).mean())})
+                     "macro_f1": macro_f1(test_y, s.argmax(1)), "majority": float((test_y == majority).mean())})
         items[lang] = correct
-    return TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items))
+    return TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items), majority_items)
 
 
 def scipy_sparse(x) -> bool:

@@ -33,8 +33,25 @@ class _PerLanguage:
             raise ValueError(f"{type(self).__name__} was not fitted on {', '.join(unseen)}; fit on those languages too")
 
 
+# A centred residual this much smaller than the vector it came from is float rounding, not signal:
+# a collapsed model (one output for every input) must stay collapsed, and score chance, after centring.
+COLLAPSE_TOL = 1e-5
+
+
+def _zero_collapsed(residual: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Set to 0 the rows whose residual norm is below COLLAPSE_TOL x the norm of the original row."""
+    small = np.linalg.norm(residual, axis=1) <= COLLAPSE_TOL * np.linalg.norm(original, axis=1)
+    if small.any():
+        residual = residual.copy()
+        residual[small] = 0.0
+    return residual
+
+
 class LanguageCentering(_PerLanguage):
-    """Subtract each language's mean (Libovický et al. 2020): x' = x - mu_lang."""
+    """Subtract each language's mean (Libovický et al. 2020): x' = x - mu_lang.
+
+    A row that centring leaves at rounding-noise level (|x'| <= 1e-5 |x|) becomes exactly 0, so the
+    outputs of a collapsed model stay identical instead of turning float noise into "signal"."""
 
     def fit(self, embs: Embs) -> "LanguageCentering":
         self.means_ = {lang: np.asarray(e, dtype=np.float64).mean(0) for lang, e in embs.items()}
@@ -42,20 +59,35 @@ class LanguageCentering(_PerLanguage):
 
     def transform(self, embs: Embs) -> dict[str, np.ndarray]:
         self._langs(embs, "means_")
-        return {lang: np.asarray(e) - self.means_[lang] for lang, e in embs.items()}
+        out = {}
+        for lang, e in embs.items():
+            e = np.asarray(e, dtype=np.float64)
+            out[lang] = _zero_collapsed(e - self.means_[lang], e)
+        return out
 
 
 class MeanVarNormalisation(_PerLanguage):
-    """Per-language standardisation (Zhao et al. 2021): x' = (x - mu_lang) / sigma_lang, per dimension."""
+    """Per-language standardisation (Zhao et al. 2021): x' = (x - mu_lang) / sigma_lang, per dimension.
+
+    Dimensions whose spread is at rounding-noise level (sigma <= 1e-5 |mu| + 1e-12) are set to 0
+    instead of being divided by it, and collapsed rows stay collapsed (as in `LanguageCentering`)."""
 
     def fit(self, embs: Embs) -> "MeanVarNormalisation":
         self.means_ = {lang: np.asarray(e, dtype=np.float64).mean(0) for lang, e in embs.items()}
-        self.stds_ = {lang: np.asarray(e, dtype=np.float64).std(0) + 1e-8 for lang, e in embs.items()}
+        self.stds_ = {lang: np.asarray(e, dtype=np.float64).std(0) for lang, e in embs.items()}
         return self
 
     def transform(self, embs: Embs) -> dict[str, np.ndarray]:
         self._langs(embs, "means_")
-        return {lang: (np.asarray(e) - self.means_[lang]) / self.stds_[lang] for lang, e in embs.items()}
+        out = {}
+        for lang, e in embs.items():
+            e = np.asarray(e, dtype=np.float64)
+            mu, sd = self.means_[lang], self.stds_[lang]
+            flat = sd <= COLLAPSE_TOL * np.abs(mu) + 1e-12
+            z = _zero_collapsed(e - mu, e) / np.where(flat, 1.0, sd)
+            z[:, flat] = 0.0
+            out[lang] = z
+        return out
 
 
 class LIR(_PerLanguage):
@@ -86,8 +118,8 @@ class LIR(_PerLanguage):
         self._langs(embs, "components_")
         out = {}
         for lang, e in embs.items():
-            v = self.components_[lang]
-            out[lang] = np.asarray(e) - (np.asarray(e) @ v.T) @ v
+            e, v = np.asarray(e, dtype=np.float64), self.components_[lang]
+            out[lang] = _zero_collapsed(e - (e @ v.T) @ v, e)
         return out
 
 
@@ -113,7 +145,11 @@ class LSAR(_PerLanguage):
     def transform(self, embs: Embs) -> dict[str, np.ndarray]:
         _check_fitted(self, "subspace_")
         u = self.subspace_
-        return {lang: np.asarray(e) - (np.asarray(e) @ u.T) @ u for lang, e in embs.items()}
+        out = {}
+        for lang, e in embs.items():
+            e = np.asarray(e, dtype=np.float64)
+            out[lang] = _zero_collapsed(e - (e @ u.T) @ u, e)
+        return out
 
 
 class Whitening(_PerLanguage):
@@ -135,7 +171,11 @@ class Whitening(_PerLanguage):
 
     def transform(self, embs: Embs) -> dict[str, np.ndarray]:
         self._langs(embs, "maps_")
-        return {lang: (np.asarray(e) - self.means_[lang]) @ self.maps_[lang] for lang, e in embs.items()}
+        out = {}
+        for lang, e in embs.items():
+            e = np.asarray(e, dtype=np.float64)
+            out[lang] = _zero_collapsed(e - self.means_[lang], e) @ self.maps_[lang]
+        return out
 
 
 class OutlierDimensionRemoval(_PerLanguage):
