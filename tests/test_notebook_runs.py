@@ -9,9 +9,13 @@ pytestmark = [pytest.mark.book, pytest.mark.slow]
 
 
 def test_measuring_alignment_runs_on_languages_outside_the_ci_set(tmp_path):
-    out = build.run("00_measuring_alignment", {"langs": ["en", "fi", "tr"]}, tmp_path)
+    out = build.run("00_measuring_alignment", {"langs": ["en", "fi", "tr"], "control_seeds": [0]}, tmp_path)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert {"base_p1_cosine", "control_p1_cosine", "pos_base_xling"} <= set(metrics)
+    assert {"base_p1_centred", "control_p1_centred", "apps_base_xling", "pos_base_xling"} <= set(metrics)
+    import pandas as pd
+
+    results = pd.read_csv(out / "results.csv")
+    assert set(results.variant) >= {"base", "random-init-0", "tfidf"} and set(results.tgt) >= {"fi", "tr"}
     nb = json.loads((out / "00_measuring_alignment.ipynb").read_text())
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "fi" in "".join(injected[0]["source"])
@@ -24,3 +28,13 @@ def test_cli_refuses_bad_parameter_before_compute(capsys):
     err = capsys.readouterr().err
     assert err.startswith("xalign: error: parameter langs of 00_measuring_alignment must be a list")
     assert err.count("\n") == 1
+
+
+def test_collected_results_hold_every_notebooks_variants():
+    from xalign_utils.record import read_results
+
+    table = read_results(build.results_file("ci"))
+    for stem in build.notebooks():
+        own = read_results(build.results_file("ci", stem))
+        assert len(own) and set(own.variant) == set(table[table.notebook == stem].variant), stem
+        assert len(table[table.notebook == stem]) == len(own)

@@ -95,3 +95,15 @@ def test_math_renders_without_mathjax_errors(tmp_path):
                         page.as_uri()).stdout
         assert "mjx-container" in dom, f"MathJax did not render in {page.name}"
         assert "<mjx-merror" not in dom and "Math input error" not in dom, f"MathJax error in {page.name}"
+
+
+def test_findings_statuses_render_as_text_not_quoted_code():
+    page = (HTML / "book" / "findings.html").read_text(encoding="utf-8")
+    body = page[page.index("<tbody"):page.index("</tbody>")]
+    rows = body.split("<tr")[1:]
+    pasted = [r for r in rows if "planned" not in r]
+    assert len(pasted) >= 4
+    for row in pasted:
+        last = row.rsplit("<td", 1)[1]
+        assert "<code" not in last and "&#39;" not in last and "'" not in last.split(">", 1)[1][:3], last[:200]
+        assert any(word in last for word in ("reproduced", "inconclusive", "after centring only")), last[:200]

@@ -346,6 +346,14 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:+.4f}" if isinstance(x, float) and x < 0 else f"{x:.4f}" if isinstance(x, float) else str(x)
 
 
+def _print_rows(stem: str, rows: list[dict], headline: str) -> None:
+    print(f"\n{stem}: {headline}")
+    print(f"  {'metric':<40} {'reference':>10} {'now':>10} {'drift':>10} {'tol':>8}  status")
+    for r in rows:
+        print(f"  {r['metric']:<40} {_fmt(r['reference']):>10} {_fmt(r['now']):>10} "
+              f"{_fmt(r['drift']):>10} {_fmt(r['tol']):>8}  {r['status']}")
+
+
 def check(preset: str = "ci", update: bool = False) -> int:
     """Compare every notebook's metrics with the references; print a drift table; 1 on failure."""
     p = get_preset(preset)
@@ -357,21 +365,17 @@ def check(preset: str = "ci", update: bool = False) -> int:
         ref = json.loads(ref_file.read_text()) if ref_file.exists() else {}
         if update:
             if now != ref:
-                rows = compare(ref, now) if ref else []
+                rows = compare(ref, now)
                 changed = [r for r in rows if r["status"] != "ok" or r["drift"]]
+                _print_rows(stem, rows, f"reference updated ({len(now)} metrics, {len(changed)} changed)")
                 ref_file.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(ref_file, json.dumps(now, indent=1, sort_keys=True) + "\n")
-                print(f"{stem}: reference updated ({len(now)} metrics, {len(changed) if ref else len(now)} changed)")
             continue
         if not now and not ref:
             continue
         rows = compare(ref, now)
         bad = [r for r in rows if r["status"] != "ok"]
-        print(f"\n{stem}: {len(rows) - len(bad)}/{len(rows)} metrics within tolerance")
-        print(f"  {'metric':<40} {'reference':>10} {'now':>10} {'drift':>10} {'tol':>8}  status")
-        for r in rows:
-            print(f"  {r['metric']:<40} {_fmt(r['reference']):>10} {_fmt(r['now']):>10} "
-                  f"{_fmt(r['drift']):>10} {_fmt(r['tol']):>8}  {r['status']}")
+        _print_rows(stem, rows, f"{len(rows) - len(bad)}/{len(rows)} metrics within tolerance")
         failed += bool(bad)
     if not update:
         print(f"\ncheck: {'FAILED: ' + str(failed) + ' notebook(s) drifted' if failed else 'all metrics within tolerance'}")

@@ -87,10 +87,10 @@ PRESETS: dict[str, Preset] = {
         "ci",
         CI_LANGS,
         ModelConfig(dropout=0.0),
-        TrainConfig(steps=10000),
+        TrainConfig(steps=4000),
         seeds=(0,),
         description="2 layers x 128, 6 languages; whole book <= 20 min cold on 2 CPU cores",
-        comparison_steps=5000,
+        comparison_steps=2000,
     ),
     "book": Preset(
         "book",
