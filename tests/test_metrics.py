@@ -327,3 +327,23 @@ def test_language_id_probe_per_item_and_chance():
     embs = {lang: np.ones((40, 5)) for lang in "abcd"}
     acc, items = metrics.language_id_probe(embs, per_item=True)
     assert acc == pytest.approx(0.25) and items.shape == (20,) and np.allclose(items, 0.25)
+
+
+def test_language_id_probe_ignores_the_rounding_noise_of_a_collapsed_model(rng):
+    """A collapsed model's mean-pooled vectors differ only by float32 rounding, and the rounding depends
+    on the sequence length, which depends on the language: that must not identify the language."""
+    v = rng.normal(size=16).astype(np.float32)
+    embs = {}
+    for k, lang in enumerate("abc"):
+        lengths = rng.integers(5 + 20 * k, 25 + 20 * k, size=60)  # languages differ in token counts
+        embs[lang] = np.stack([np.mean(np.tile(v, (m, 1)), axis=0, dtype=np.float32) for m in lengths])
+    assert not all(np.array_equal(embs["a"][0], e[0]) for e in embs.values())  # the noise is there
+    assert metrics.language_id_probe(embs) == pytest.approx(1 / 3)
+    # and a real language signal far below the features' scale is still read
+    shifted = {lang: e + 1e-3 * k for k, (lang, e) in enumerate(embs.items())}
+    assert metrics.language_id_probe(shifted) > 0.9
+
+
+def test_informative_dims_by_hand():
+    x = np.array([[1.0, 5.0, 0.0], [1.0 + 1e-8, 6.0, 0.0]])
+    assert metrics.informative_dims(x).tolist() == [False, True, False]

@@ -277,6 +277,14 @@ def hubness_from(cos: np.ndarray, k: int = 10, seed: int = 0) -> float:
     return float(skew(counts)) if counts.std() > 0 else 0.0
 
 
+def informative_dims(x: np.ndarray, rel_tol: float = 1e-5) -> np.ndarray:
+    """Mask of the columns of `x` that vary beyond float32 rounding noise: standard deviation above
+    `rel_tol` times the column's magnitude (mean absolute value; scale-free, so a collapsed model's
+    mean-pooling noise, about 1e-7 of the value, is dropped whatever the features' scale)."""
+    x = np.asarray(x, dtype=np.float64)
+    return x.std(0) > rel_tol * np.abs(x).mean(0) + 1e-12
+
+
 def language_id_probe(embs: Mapping[str, np.ndarray], seed: int = 0, train_fraction: float = 0.5,
                       per_item: bool = False):
     """Held-out accuracy of a logistic-regression classifier predicting the language of an embedding.
@@ -303,9 +311,15 @@ def language_id_probe(embs: Mapping[str, np.ndarray], seed: int = 0, train_fract
     xte = stack([m[te] for m in mats])
     ytr = np.repeat(np.arange(len(mats)), len(tr))
     yte = np.repeat(np.arange(len(mats)), len(te))
-    scaler = StandardScaler(with_mean=not sparse.issparse(xtr)).fit(xtr)
-    clf = LogisticRegression(max_iter=500, random_state=seed).fit(scaler.transform(xtr), ytr)
-    proba = clf.predict_proba(scaler.transform(xte))
+    if not sparse.issparse(xtr):
+        keep = informative_dims(xtr)  # rounding noise of a collapsed model is not a feature
+        xtr, xte = xtr[:, keep], xte[:, keep]
+    if xtr.shape[1] == 0:
+        proba = np.ones((len(yte), len(mats)))  # no input varies: every language ties
+    else:
+        scaler = StandardScaler(with_mean=not sparse.issparse(xtr)).fit(xtr)
+        clf = LogisticRegression(max_iter=500, random_state=seed).fit(scaler.transform(xtr), ytr)
+        proba = clf.predict_proba(scaler.transform(xte))
     # expected accuracy with ties in the predicted probabilities broken at random (a constant input: 1/L)
     top = proba >= proba.max(1, keepdims=True) - 1e-12
     correct = top[np.arange(len(yte)), yte] / top.sum(1)

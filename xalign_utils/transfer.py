@@ -31,6 +31,7 @@ import torch
 
 from . import data
 from .languages import check_languages
+from .metrics import informative_dims
 from .models import Encoder, body
 
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
@@ -135,8 +136,7 @@ def word_features(encoder: Encoder, sentences: Sequence[data.Sentence], layer: i
 def _informative(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mask of dimensions that vary beyond rounding noise, their mean, their standard deviation)."""
     mu, sd = x.mean(0), x.std(0)
-    keep = sd > 1e-5 * np.abs(mu) + 1e-12
-    return keep, mu, sd
+    return informative_dims(x), mu, sd
 
 
 def _fit_logistic(x, y, n_classes: int, seed: int, l2: float = 1e-4, iters: int = 100, balanced: bool = False):
