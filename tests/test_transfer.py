@@ -67,6 +67,11 @@ def test_classifier_never_trains_on_an_eval_page():
     assert not {data.normalise(t) for t in task["train_texts"]} & eval_norm
     assert len(task["test_texts"]["en"]) == len(task["test_texts"]["de"]) == len(task["test_y"])
     assert set(task["test_y"]) <= set(range(len(data.APPLICATIONS)))
+    # the test items are the protocol's: no normalised repeats (which would narrow the intervals)
+    for lang in ("en", "de"):
+        norms = [data.normalise(t) for t in task["test_texts"][lang]]
+        assert len(set(norms)) == len(norms), lang
+    assert set(task["keys"]) <= set(data.eval_items(["en", "de"], "all")["key"])
 
 
 def test_masking_removes_application_names():

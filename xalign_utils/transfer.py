@@ -238,7 +238,8 @@ def mask_application_names(text: str) -> str:
 def classification_data(langs: Sequence[str], max_train: int | None = 4000, seed: int = 0,
                         mask_names: bool = False) -> dict:
     """Training texts (English, `pretrain` + `parallel` pages, never eval pages) with application
-    labels, and the labelled eval items in every language of `langs` (the same items, row-aligned)."""
+    labels, and the labelled eval items (`data.eval_items(langs, "all")`) in every language of `langs`
+    (the same items, row-aligned)."""
     langs = check_languages(langs, "lohelp")
     if "en" not in langs:
         raise ValueError("the classifier is trained on English; include 'en' in langs")
@@ -248,7 +249,7 @@ def classification_data(langs: Sequence[str], max_train: int | None = 4000, seed
     if max_train is not None and len(train) > max_train:
         rng = np.random.default_rng(seed)
         train = [train[i] for i in sorted(rng.choice(len(train), max_train, replace=False))]
-    par = data.parallel(langs, "eval")
+    par = data.eval_items(langs, "all")  # the protocol's items: no normalised repeats, no quoted sentences
     keep = [i for i, k in enumerate(par["key"]) if data.application_of(k)]
     if not keep or not train:
         raise ValueError("no labelled items: the classification task needs help pages of an application")
