@@ -50,7 +50,7 @@ def test_record_writes_metrics_json(tmp_path, monkeypatch):
     rec.record("a_metric", 0.5)
     rec.record("b_metric", 12.0, tol=0.1)
     got = json.loads(path.read_text())
-    assert got == {"a_metric": {"value": 0.5, "tol": 0.03}, "b_metric": {"value": 12.0, "tol": 0.1}}
+    assert got == {"a_metric": {"value": 0.5, "tol": 0.025}, "b_metric": {"value": 12.0, "tol": 0.1}}
     assert repr(rec.Formatted(0.12345, ".3f")) == "0.123"
     with pytest.raises(ValueError, match="must be finite"):
         rec.record("c", float("nan"))
