@@ -102,6 +102,25 @@ def word_positions(enc, row: int, space_id: int | None) -> dict[int, list[int]]:
     return out
 
 
+def word_states(encoder: Encoder, word_lists: Sequence[Sequence[str]], layer: int, batch_size: int = 64,
+                order: Sequence[int] | None = None):
+    """Encode pre-split sentences in batches (in `order`, default as given) and yield, per sentence,
+    (its index, {word index: positions of its content pieces}, its hidden states at `layer`). Words cut
+    off by truncation are missing from the positions. Call it under `torch.inference_mode()`."""
+    layer = encoder.layer_index(layer)
+    tok, enc_model = encoder.tokenizer, body(encoder.model)
+    space_id = _space_id(tok)
+    order = list(range(len(word_lists)) if order is None else order)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        enc = tok([list(word_lists[i]) for i in idx], is_split_into_words=True, truncation=True,
+                  max_length=encoder.max_length, padding=True, return_tensors="pt")
+        hidden = enc_model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                           output_hidden_states=True).hidden_states[layer]
+        for row, i in enumerate(idx):
+            yield i, word_positions(enc, row, space_id), hidden[row]
+
+
 @torch.inference_mode()
 def word_features(encoder: Encoder, sentences: Sequence[data.Sentence], layer: int = -1,
                   word_pooling: str = "first", batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -109,27 +128,17 @@ def word_features(encoder: Encoder, sentences: Sequence[data.Sentence], layer: i
     dropped by truncation). `word_pooling`: "first" content piece or "mean" over content pieces."""
     if word_pooling not in WORD_POOLINGS:
         raise ValueError(f"unknown word_pooling {word_pooling!r}; use one of: {', '.join(WORD_POOLINGS)}")
-    layer = encoder.layer_index(layer)
-    tok, enc_model = encoder.tokenizer, body(encoder.model)
-    space_id = _space_id(tok)
     feats, tags, sent_of, dropped = [], [], [], 0
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].words))  # less padding
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        batch = [sentences[i] for i in idx]
-        enc = tok([list(s.words) for s in batch], is_split_into_words=True, truncation=True,
-                  max_length=encoder.max_length, padding=True, return_tensors="pt")
-        hidden = enc_model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                           output_hidden_states=True).hidden_states[layer]
-        for row, s in enumerate(batch):
-            positions = word_positions(enc, row, space_id)
-            for w in sorted(positions):
-                p = positions[w]
-                vec = hidden[row, p[0]] if word_pooling == "first" else hidden[row, p].mean(0)
-                feats.append(vec.float().numpy())
-                tags.append(UPOS.index(s.upos[w]))
-                sent_of.append(idx[row])
-            dropped += len(s.words) - len(positions)
+    for i, positions, hidden in word_states(encoder, [s.words for s in sentences], layer, batch_size, order):
+        s = sentences[i]
+        for w in sorted(positions):
+            p = positions[w]
+            vec = hidden[p[0]] if word_pooling == "first" else hidden[p].mean(0)
+            feats.append(vec.float().numpy())
+            tags.append(UPOS.index(s.upos[w]))
+            sent_of.append(i)
+        dropped += len(s.words) - len(positions)
     return np.stack(feats), np.array(tags), np.array(sent_of), dropped
 
 

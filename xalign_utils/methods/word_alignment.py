@@ -20,6 +20,7 @@ Choices where the paper is silent:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
@@ -27,11 +28,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..models import Encoder, body
+from ..models import Encoder
 
 TIE_TOL = 1e-9
-_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_WORD = re.compile(rf"[{_HAN}]|[^\s{_HAN}\W]+|[^\w\s]", re.UNICODE)
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def split_words(text: str) -> list[str]:
@@ -45,12 +45,12 @@ def split_words(text: str) -> list[str]:
             if current:
                 words.append(current)
             current = ""
-        elif re.match(rf"[{_HAN}]", ch):
+        elif _HAN.match(ch):
             if current:
                 words.append(current)
             words.append(ch)
             current = ""
-        elif ch.isalnum() or ch == "_" or (current and _is_mark(ch)):
+        elif ch.isalnum() or ch == "_" or (current and unicodedata.category(ch).startswith("M")):
             current += ch
         else:
             if current:
@@ -62,12 +62,6 @@ def split_words(text: str) -> list[str]:
     return words
 
 
-def _is_mark(ch: str) -> bool:
-    import unicodedata
-
-    return unicodedata.category(ch).startswith("M")
-
-
 @torch.inference_mode()
 def word_vectors(encoder: Encoder, sentences: Sequence[Sequence[str]], layer: int = -1,
                  batch_size: int = 64) -> list[np.ndarray]:
@@ -75,35 +69,21 @@ def word_vectors(encoder: Encoder, sentences: Sequence[Sequence[str]], layer: in
 
     A word cut off by truncation at the model's maximum length gets a row of NaN (never aligned).
     """
-    from ..transfer import _space_id, word_positions
+    from ..transfer import word_states
 
     if isinstance(sentences, str) or any(isinstance(s, str) for s in sentences):
         raise TypeError("word_vectors() takes pre-split sentences (lists of words); use split_words(text)")
-    layer = encoder.layer_index(layer)
-    tok, enc_model = encoder.tokenizer, body(encoder.model)
-    space_id = _space_id(tok)
+    out = [np.zeros((0, encoder.hidden_size), dtype=np.float32) for _ in sentences]
     was_training = encoder.model.training
     encoder.model.eval()
-    out: list[np.ndarray | None] = [None] * len(sentences)
-    for start in range(0, len(sentences), batch_size):
-        batch = [list(s) for s in sentences[start:start + batch_size]]
-        nonempty = [i for i, s in enumerate(batch) if s]
-        for i, s in enumerate(batch):
-            if not s:
-                out[start + i] = np.zeros((0, encoder.hidden_size), dtype=np.float32)
-        if not nonempty:
-            continue
-        enc = tok([batch[i] for i in nonempty], is_split_into_words=True, truncation=True,
-                  max_length=encoder.max_length, padding=True, return_tensors="pt")
-        hidden = enc_model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                           output_hidden_states=True).hidden_states[layer].float()
-        for row, i in enumerate(nonempty):
-            vecs = np.full((len(batch[i]), hidden.shape[-1]), np.nan, dtype=np.float32)
-            for w, positions in word_positions(enc, row, space_id).items():
-                vecs[w] = hidden[row, positions].mean(0).numpy()
-            out[start + i] = vecs
+    nonempty = [i for i, s in enumerate(sentences) if len(s)]
+    for i, positions, hidden in word_states(encoder, sentences, layer, batch_size, nonempty):
+        vecs = np.full((len(sentences[i]), hidden.shape[-1]), np.nan, dtype=np.float32)
+        for w, p in positions.items():
+            vecs[w] = hidden[p].float().mean(0).numpy()
+        out[i] = vecs
     encoder.model.train(was_training)
-    return out  # type: ignore[return-value]
+    return out
 
 
 def _unique_argmax(sim: np.ndarray, axis: int) -> np.ndarray:
