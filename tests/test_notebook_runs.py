@@ -38,3 +38,14 @@ def test_collected_results_hold_every_notebooks_variants():
         own = read_results(build.results_file("ci", stem))
         assert len(own) and set(own.variant) == set(table[table.notebook == stem].variant), stem
         assert len(table[table.notebook == stem]) == len(own)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"sizes": [32, 600]}, r"sizes must be increasing integers between 1 and \d+"),
+    ({"steps": 0}, "steps must be a positive integer"),
+    ({"langs": ["de", "ru"]}, "langs must include 'en'"),
+])
+def test_parallel_data_refuses_bad_parameters_before_training(tmp_path, overrides, match):
+    """The chapter's own checks run in its setup cell, before the base model is loaded or anything trains."""
+    with pytest.raises(build.BuildError, match=match):
+        build.run("01_parallel_data", overrides, tmp_path)

@@ -117,3 +117,140 @@ def test_data_efficiency_subsets_are_nested_and_checked():
     assert list(large[:8]) == list(small) and len(set(large)) == 32
     with pytest.raises(ValueError, match="between 1 and 100"):
         P.sample_pairs(100, 101, seed=0)
+
+
+# ---------------------------------------------------------------- batches, losses on a real model, training runs
+from xalign_utils.methods.word_alignment import word_vectors  # noqa: E402
+from xalign_utils.models import Encoder  # noqa: E402
+
+
+def tiny_encoder(tokenizer, seed=0):
+    cfg = get_preset("ci").with_changes(model={"hidden_size": 32, "num_hidden_layers": 1, "intermediate_size": 64,
+                                               "num_attention_heads": 2})
+    return Encoder(random_init_model(cfg, seed=seed, tokenizer=tokenizer), tokenizer, name="tiny")
+
+
+PAIRS = [("de", "Open the file.", "Öffnen Sie die Datei."), ("ru", "Save the document.", "Сохраните документ."),
+         ("de", "Click the red button.", "Klicken Sie auf die rote Schaltfläche."),
+         ("ru", "The file is open.", "Файл открыт.")]
+
+
+def test_tlm_masks_both_halves_and_the_unpaired_control_uses_ordinary_positions(tokenizer):
+    g = torch.Generator().manual_seed(0)
+    b = P.tlm_batch(tokenizer, [(e, x) for _, e, x in PAIRS] * 8, 64, 0.5, g)
+    sep = tokenizer.sep_token_id
+    in_first = in_second = 0
+    for r in range(b["input_ids"].shape[0]):
+        ids = P.tlm_pair_ids(tokenizer, *[(e, x) for _, e, x in PAIRS][r % 4], 64)[0]
+        cut = ids.index(sep) + 1  # end of the English half
+        targets = (b["labels"][r] != IGNORE).nonzero().ravel().tolist()
+        in_first += sum(t < cut for t in targets)
+        in_second += sum(t >= cut for t in targets)
+    assert in_first > 0 and in_second > 0
+    model = tiny_encoder(tokenizer).model
+    mono = P.mono_batch(tokenizer, ["Open the file.", "Öffnen Sie die Datei."], 64, 0.5, torch.Generator().manual_seed(1))
+    assert mono["input_ids"].shape[0] == 2 and int((mono["input_ids"] == sep).sum()) == 2  # each text alone
+    ref = model(input_ids=mono["input_ids"], attention_mask=mono["attention_mask"], labels=mono["labels"]).loss
+    assert float(P.tlm_loss(model, mono).detach()) == pytest.approx(float(ref), abs=1e-5)  # HF's own positions
+
+
+@pytest.mark.parametrize("method", ["tlm", "mlm", "word", "distill"])
+def test_every_objective_sends_gradients_to_the_encoder_weights(tokenizer, method):
+    enc = tiny_encoder(tokenizer)
+    model = enc.model.train()
+    if method in ("tlm", "mlm"):
+        batch = P.TLMBatches(tokenizer, PAIRS, 4, 64, paired=method == "tlm")(0)
+        loss = P.tlm_mixed_loss(model, batch)
+    elif method == "word":
+        linked = [(e.split(), x.split(), [(0, 0)]) for _, e, x in PAIRS]
+        import copy
+        batch = P.WordAlignBatches(tokenizer, linked, 4, 64)(0)
+        model.roberta.embeddings.word_embeddings.weight.data += 0.01  # so the regulariser is not at its minimum
+        loss = P.WordAlignLoss(copy.deepcopy(tiny_encoder(tokenizer).model))(model, batch)
+    else:
+        batch = P.DistillBatches(tiny_encoder(tokenizer, seed=1), PAIRS, 4, 64)(0)
+        loss = P.DistillLoss()(model, batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    body = model.roberta
+    for name, p in (("word embeddings (tied to the MLM decoder)", body.embeddings.word_embeddings.weight),
+                    ("layer 0 query", body.encoder.layer[0].attention.self.query.weight),
+                    ("layer 0 output", body.encoder.layer[0].output.dense.weight)):
+        assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
+
+
+def test_cao_regulariser_is_zero_for_the_unchanged_model_and_pools_like_the_aligner(tokenizer):
+    import copy
+
+    enc = tiny_encoder(tokenizer)
+    src = [["Open", "the", "file", "."], ["Save", "the", "document", "."]]
+    tgt = [["Öffnen", "Sie", "die", "Datei", "."], ["Сохраните", "документ", "."]]
+    linked = [(src[0], tgt[0], [(2, 3), (0, 0)]), (src[1], tgt[1], [(2, 1)])]
+    batches = P.WordAlignBatches(tokenizer, linked, 2, 64)
+    batch = batches(0)
+    loss_fn = P.WordAlignLoss(copy.deepcopy(enc.model))
+    with torch.no_grad():
+        with_reg = float(loss_fn(enc.model.eval(), batch))
+        loss_fn.reg = 0.0
+        without = float(loss_fn(enc.model, batch))
+    assert with_reg == pytest.approx(without, abs=1e-6)  # the regulariser vanishes at the start
+    # the alignment term, by hand, from the aligner's own word vectors (mean of content pieces)
+    chosen = [linked[i] for i in np.random.default_rng([0, 0]).integers(0, 2, 2)]
+    s_vecs = word_vectors(enc, [c[0] for c in chosen])
+    t_vecs = word_vectors(enc, [c[1] for c in chosen])
+    d = [((s_vecs[r][i] - t_vecs[r][j]) ** 2).sum() for r, c in enumerate(chosen) for i, j in c[2]]
+    assert without == pytest.approx(float(np.mean(d)), rel=1e-4)
+
+
+def test_distillation_targets_are_the_frozen_teachers_english_embeddings(tokenizer):
+    teacher = tiny_encoder(tokenizer, seed=3)
+    b = P.DistillBatches(teacher, PAIRS, 4, 64)
+    batch = b(5)
+    chosen = [PAIRS[i] for i in np.random.default_rng([0, 5]).integers(0, len(PAIRS), 4)]
+    want = teacher.encode([e for _, e, _ in chosen])
+    assert np.allclose(batch["teacher"].numpy(), want, atol=1e-6)
+    # a student identical to the teacher has zero loss on the English half
+    student = copy_model = __import__("copy").deepcopy(teacher.model)
+    en = P.DistillLoss()._embed(copy_model.eval(), batch["en_ids"], batch["en_mask"])
+    assert float(torch.nn.functional.mse_loss(en, batch["teacher"])) == pytest.approx(0.0, abs=1e-10)
+    assert student is copy_model
+
+
+def test_pool_words_by_hand():
+    hidden = torch.tensor([[[1.0], [2.0], [6.0]], [[10.0], [20.0], [30.0]]])
+    flat = torch.tensor([0, 1, 2, 4])  # (row 0: pos 0, 1 -> word slot 0; pos 2 -> slot 1), (row 1: pos 1 -> slot 2)
+    slot = torch.tensor([0, 0, 1, 2])
+    assert P.pool_words(hidden, flat, slot, 3).ravel().tolist() == [1.5, 6.0, 20.0]
+
+
+def test_train_method_refuses_bad_input_before_compute_and_leaves_the_start_unchanged(tokenizer):
+    enc = tiny_encoder(tokenizer)
+    with pytest.raises(ValueError, match="unknown method 'tml'; choose one of: tlm, mlm"):
+        P.train_method(enc, "tml", PAIRS, 2)
+    with pytest.raises(ValueError, match="steps and batch_size must be positive"):
+        P.train_method(enc, "distill", PAIRS, 0)
+    with pytest.raises(ValueError, match="needs links="):
+        P.train_method(enc, "word_dict", PAIRS, 2)
+    before = {n: p.detach().clone() for n, p in enc.model.named_parameters()}
+    trained, losses = P.train_method(enc, "distill", PAIRS, 3, batch_size=2, lr=1e-2)
+    assert len(losses) == 3
+    assert all(torch.equal(before[n], p) for n, p in enc.model.named_parameters())
+    assert any(not torch.equal(before[n], p) for n, p in trained.model.named_parameters())
+    # the word embeddings (tied to the MLM decoder) are trained too
+    assert not torch.equal(enc.model.roberta.embeddings.word_embeddings.weight, trained.model.roberta.embeddings.word_embeddings.weight)
+
+
+def test_links_from_dictionaries_and_the_aligner(tokenizer):
+    linked = P.dictionary_links([("de", "The red house", "Das Haus ist rot")], {"de": {"house": {"haus"}, "red": {"rot"}}})
+    assert linked[0][2] == [(1, 3), (2, 1)]
+    assert P.dictionary_links([("zh", "The house", "房子")], {})[0][2] == []  # no dictionary: no links
+    enc = tiny_encoder(tokenizer)
+    same = P.induced_links(enc, [("de", "Open the file now", "Open the file now")])
+    assert same[0][2] == [(0, 0), (1, 1), (2, 2), (3, 3)]  # a sentence aligns with itself word by word
+
+
+def test_mono_stream_is_deterministic_and_monolingual(tokenizer):
+    m = P.MonoMLMBatches(tokenizer, ["en", "de"], batch_size=3, max_len=32, n_paragraphs=20, seed=0)
+    a, b = m(4), m(4)
+    assert torch.equal(a["input_ids"], b["input_ids"]) and a["input_ids"].shape == (3, 32)
+    assert a["lang"] in ("en", "de")

@@ -142,3 +142,325 @@ def sample_pairs(n_available: int, n: int | None, seed: int) -> np.ndarray:
         raise ValueError(f"n must be between 1 and {n_available} (the parallel pairs available); got {n}")
     order = np.random.default_rng(seed).permutation(n_available)
     return order if n is None else order[:n]
+
+
+# ---------------------------------------------------------------- batches and training runs
+# Everything below turns the objectives above into `train.train_loop` runs. A batch is a pure
+# function of (seed, step), so runs are reproducible and resumable.
+
+METHODS = ("tlm", "mlm", "word_dict", "word_induced", "distill")
+METHOD_NAMES = {"tlm": "TLM", "mlm": "MLM on the same text (no pairing)", "word_dict": "word alignment (dictionary)",
+                "word_induced": "word alignment (induced)", "distill": "distillation"}
+
+
+def check_method(name: str) -> str:
+    """The method name, or a one-line error listing the methods."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+    return name
+
+
+def paragraph_pairs(par: dict, langs: Sequence[str], idx: Sequence[int]) -> list[tuple[str, str, str]]:
+    """(language, English paragraph, its translation) for the English paragraphs `idx` of a parallel
+    split, one pair per non-English language: n paragraphs give n x (languages - 1) pairs."""
+    return [(lang, par["en"][i], par[lang][i]) for i in idx for lang in langs if lang != "en"]
+
+
+def mono_batch(tokenizer, texts: Sequence[str], max_len: int, mask_prob: float, generator: torch.Generator) -> dict:
+    """Each text alone as `<s> text </s>` (ordinary positions), masked as in MLM: the TLM control that
+    sees the same sentences without their pairing."""
+    if not texts:
+        raise ValueError("mono_batch got no texts")
+    rows = [tokenizer(t, add_special_tokens=True, truncation=True, max_length=max_len // 2)["input_ids"] for t in texts]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, i in enumerate(rows):
+        ids[r, :len(i)], mask[r, :len(i)] = torch.tensor(i), 1
+    pos = torch.where(mask.bool(), torch.cumsum(mask, 1) + pad, torch.full_like(ids, pad))
+    inputs, labels = mask_tokens(ids, tokenizer, mask_prob, generator)
+    return {"input_ids": inputs, "position_ids": pos, "attention_mask": mask, "labels": labels}
+
+
+class TLMBatches:
+    """batch_fn(step) for TLM (`paired=True`) or its control (`paired=False`: the same sentences, each
+    alone): `batch_size` translation pairs, plus a monolingual MLM batch from `mono` (a
+    `pretrain.MLMBatches`, the base model's own pretraining stream) when given, as XLM mixes them."""
+
+    def __init__(self, tokenizer, pairs: Sequence[tuple[str, str, str]], batch_size: int, max_len: int,
+                 mask_prob: float = 0.15, seed: int = 0, paired: bool = True, mono=None):
+        if not pairs:
+            raise ValueError("TLMBatches got no translation pairs")
+        self.tokenizer, self.pairs, self.batch_size, self.max_len = tokenizer, list(pairs), batch_size, max_len
+        self.mask_prob, self.seed, self.paired, self.mono = mask_prob, seed, paired, mono
+
+    def __call__(self, step: int) -> dict:
+        rng = np.random.default_rng([self.seed, step])
+        chosen = [self.pairs[i] for i in rng.integers(0, len(self.pairs), self.batch_size)]
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        if self.paired:
+            batch = tlm_batch(self.tokenizer, [(e, x) for _, e, x in chosen], self.max_len, self.mask_prob, gen)
+        else:
+            batch = mono_batch(self.tokenizer, [t for _, e, x in chosen for t in (e, x)], self.max_len, self.mask_prob, gen)
+        if self.mono is not None:
+            m = self.mono(step)
+            batch.update({"mono_input_ids": m["input_ids"], "mono_labels": m["labels"]})
+        return batch
+
+
+class MonoMLMBatches:
+    """batch_fn(step): a monolingual MLM batch of packed `pretrain` sequences (one language per step,
+    sampled ~ n_l^alpha as in pretraining), the stream XLM mixes into TLM. Only a seeded sample of
+    `n_paragraphs` paragraphs per language is packed: a short continued-training run needs a few
+    hundred sequences, not the whole corpus."""
+
+    def __init__(self, tokenizer, langs: Sequence[str], batch_size: int = 4, max_len: int = 128,
+                 n_paragraphs: int = 500, mask_prob: float = 0.15, alpha: float = 0.3, seed: int = 0):
+        from .. import data
+        from ..pretrain import pack_sequences
+        from ..tokenize import language_sampling_weights
+
+        if batch_size < 1 or n_paragraphs < 1:
+            raise ValueError(f"batch_size and n_paragraphs must be positive; got {batch_size} and {n_paragraphs}")
+        rng = np.random.default_rng(seed)
+        self.langs, self.seqs = list(langs), []
+        for lang in self.langs:
+            pool = data.corpus(lang, "pretrain")[1]
+            texts = [pool[i] for i in sorted(rng.choice(len(pool), min(n_paragraphs, len(pool)), replace=False))]
+            self.seqs.append(pack_sequences(tokenizer, texts, max_len))
+        self.weights = language_sampling_weights([len(s) for s in self.seqs], alpha)
+        self.tokenizer, self.batch_size, self.mask_prob, self.seed = tokenizer, batch_size, mask_prob, seed
+
+    def __call__(self, step: int) -> dict:
+        rng = np.random.default_rng([self.seed, 7, step])
+        li = int(rng.choice(len(self.langs), p=self.weights))
+        ids = torch.from_numpy(np.array(self.seqs[li][rng.integers(0, len(self.seqs[li]), self.batch_size)]))
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + 500_009 + step)
+        inputs, labels = mask_tokens(ids, self.tokenizer, self.mask_prob, gen)
+        return {"input_ids": inputs, "labels": labels, "lang": self.langs[li]}
+
+
+def tlm_mixed_loss(model, batch: dict) -> torch.Tensor:
+    """TLM (or its unpaired control) plus, when the batch carries one, the monolingual MLM loss."""
+    loss = tlm_loss(model, batch)
+    if "mono_input_ids" in batch:
+        from ..pretrain import mlm_loss
+
+        loss = loss + mlm_loss(model, {"input_ids": batch["mono_input_ids"], "labels": batch["mono_labels"]})
+    return loss
+
+
+# word-level alignment -------------------------------------------------------------------------
+
+def dictionary_links(pairs: Sequence[tuple[str, str, str]], dictionaries: dict[str, dict[str, set[str]]]):
+    """Per pair: (English words, target words, dictionary links) with `word_pair_links`; languages
+    without a dictionary get no links."""
+    from .word_alignment import split_words
+
+    out = []
+    for lang, e, x in pairs:
+        sw, tw = split_words(e), split_words(x)
+        out.append((sw, tw, word_pair_links(sw, tw, dictionaries.get(lang, {}))))
+    return out
+
+
+def induced_links(encoder, pairs: Sequence[tuple[str, str, str]], layer: int = -1):
+    """Per pair: (English words, target words, SimAlign Argmax links between content words) from
+    `encoder`'s own embeddings (no dictionary, no supervision). Each distinct sentence is encoded once."""
+    from .word_alignment import argmax_alignment, split_words, word_vectors
+
+    texts = sorted({t for _, e, x in pairs for t in (e, x)})
+    words = {t: split_words(t) for t in texts}
+    vecs = dict(zip(texts, word_vectors(encoder, [words[t] for t in texts], layer)))
+    content = lambda w: any(c.isalnum() for c in w)
+    out = []
+    for _, e, x in pairs:
+        s, t = words[e], words[x]
+        out.append((s, t, [(i, j) for i, j in argmax_alignment(vecs[e], vecs[x]) if content(s[i]) and content(t[j])]))
+    return out
+
+
+def _word_index(tokenizer, word_lists, max_len):
+    """Tokenised pre-split sentences and, per sentence, {word: content-piece positions}."""
+    from ..transfer import _space_id, word_positions
+
+    enc = tokenizer([list(w) for w in word_lists], is_split_into_words=True, truncation=True, max_length=max_len,
+                    padding=True, return_tensors="pt")
+    sid = _space_id(tokenizer)
+    return enc, [word_positions(enc, r, sid) for r in range(len(word_lists))]
+
+
+def _pool_spec(positions_by_row: list[dict[int, list[int]]], wanted: list[list[int]], width: int):
+    """Flat token indices, their word slot, and the slot of each (row, word) in `wanted` (missing
+    words, cut by truncation, get no slot)."""
+    flat, slot_of_token, slots = [], [], {}
+    for r, (positions, words) in enumerate(zip(positions_by_row, wanted)):
+        for w in words:
+            if w in positions:
+                slots[(r, w)] = len(slots)
+                for p in positions[w]:
+                    flat.append(r * width + p)
+                    slot_of_token.append(slots[(r, w)])
+    return torch.tensor(flat, dtype=torch.long), torch.tensor(slot_of_token, dtype=torch.long), slots
+
+
+def pool_words(hidden: torch.Tensor, flat: torch.Tensor, slot: torch.Tensor, n_slots: int) -> torch.Tensor:
+    """(n_slots, d): each word's mean over its content pieces, differentiable. `hidden` is (B, T, d)."""
+    d = hidden.shape[-1]
+    sums = torch.zeros(n_slots, d, dtype=hidden.dtype, device=hidden.device).index_add(0, slot, hidden.reshape(-1, d)[flat])
+    counts = torch.zeros(n_slots, dtype=hidden.dtype, device=hidden.device).index_add(
+        0, slot, torch.ones_like(slot, dtype=hidden.dtype))
+    return sums / counts.clamp(min=1).unsqueeze(-1)
+
+
+class WordAlignBatches:
+    """batch_fn(step) for Cao et al.'s objective: `batch_size` sentence pairs that have links, tokenised,
+    with the pooling specs of every English word (for the regulariser) and of the linked target words."""
+
+    def __init__(self, tokenizer, linked: Sequence[tuple[list[str], list[str], list[tuple[int, int]]]],
+                 batch_size: int, max_len: int, seed: int = 0):
+        self.examples = [ex for ex in linked if ex[2]]
+        if not self.examples:
+            raise ValueError("WordAlignBatches: no sentence pair has a word link; check the dictionary or aligner")
+        self.tokenizer, self.batch_size, self.max_len, self.seed = tokenizer, batch_size, max_len, seed
+
+    def __call__(self, step: int) -> dict:
+        rng = np.random.default_rng([self.seed, step])
+        chosen = [self.examples[i] for i in rng.integers(0, len(self.examples), self.batch_size)]
+        s_enc, s_pos = _word_index(self.tokenizer, [c[0] for c in chosen], self.max_len)
+        t_enc, t_pos = _word_index(self.tokenizer, [c[1] for c in chosen], self.max_len)
+        s_flat, s_slot, s_slots = _pool_spec(s_pos, [list(range(len(c[0]))) for c in chosen], s_enc["input_ids"].shape[1])
+        t_flat, t_slot, t_slots = _pool_spec(t_pos, [sorted({j for _, j in c[2]}) for c in chosen],
+                                             t_enc["input_ids"].shape[1])
+        links = [(s_slots[(r, i)], t_slots[(r, j)]) for r, c in enumerate(chosen) for i, j in c[2]
+                 if (r, i) in s_slots and (r, j) in t_slots]
+        return {"src_ids": s_enc["input_ids"], "src_mask": s_enc["attention_mask"], "src_flat": s_flat,
+                "src_slot": s_slot, "n_src": len(s_slots), "tgt_ids": t_enc["input_ids"],
+                "tgt_mask": t_enc["attention_mask"], "tgt_flat": t_flat, "tgt_slot": t_slot, "n_tgt": len(t_slots),
+                "links": torch.tensor(links, dtype=torch.long).reshape(-1, 2)}
+
+
+class WordAlignLoss:
+    """loss_fn(model, batch) of Cao et al. at hidden state `layer`, with `frozen` (the starting model,
+    never updated) for the regulariser on English words."""
+
+    def __init__(self, frozen, layer: int = -1, reg: float = 1.0):
+        self.frozen, self.layer, self.reg = frozen.eval(), layer, reg
+        for p in self.frozen.parameters():
+            p.requires_grad_(False)
+
+    def _words(self, model, ids, mask, flat, slot, n):
+        hidden = body(model)(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[self.layer]
+        return pool_words(hidden, flat, slot, n)
+
+    def __call__(self, model, batch: dict) -> torch.Tensor:
+        src = self._words(model, batch["src_ids"], batch["src_mask"], batch["src_flat"], batch["src_slot"], batch["n_src"])
+        tgt = self._words(model, batch["tgt_ids"], batch["tgt_mask"], batch["tgt_flat"], batch["tgt_slot"], batch["n_tgt"])
+        with torch.no_grad():
+            src0 = self._words(self.frozen, batch["src_ids"], batch["src_mask"], batch["src_flat"], batch["src_slot"],
+                               batch["n_src"])
+        links = batch["links"]
+        if len(links) == 0:
+            return src.sum() * 0.0
+        return word_alignment_loss(src[links[:, 0]], tgt[links[:, 1]], src, src0, self.reg)
+
+
+# distillation ---------------------------------------------------------------------------------
+
+class DistillBatches:
+    """batch_fn(step) for Reimers & Gurevych: `batch_size` (English, translation) pairs, tokenised, and
+    the frozen teacher's mean-pooled embedding of each English side at `layer` (computed once)."""
+
+    def __init__(self, teacher, pairs: Sequence[tuple[str, str, str]], batch_size: int, max_len: int,
+                 layer: int = -1, seed: int = 0):
+        if not pairs:
+            raise ValueError("DistillBatches got no translation pairs")
+        self.tokenizer, self.pairs, self.batch_size, self.max_len, self.seed = teacher.tokenizer, list(pairs), batch_size, max_len, seed
+        english = sorted({e for _, e, _ in self.pairs})
+        vecs = teacher.encode(english, layer=layer)
+        self.target = {e: torch.from_numpy(v) for e, v in zip(english, vecs)}
+
+    def _tok(self, texts):
+        return self.tokenizer(list(texts), truncation=True, max_length=self.max_len, padding=True, return_tensors="pt")
+
+    def __call__(self, step: int) -> dict:
+        rng = np.random.default_rng([self.seed, step])
+        chosen = [self.pairs[i] for i in rng.integers(0, len(self.pairs), self.batch_size)]
+        en, x = self._tok([e for _, e, _ in chosen]), self._tok([t for _, _, t in chosen])
+        return {"en_ids": en["input_ids"], "en_mask": en["attention_mask"], "x_ids": x["input_ids"],
+                "x_mask": x["attention_mask"], "teacher": torch.stack([self.target[e] for _, e, _ in chosen])}
+
+
+class DistillLoss:
+    """loss_fn(model, batch): `distillation_loss` on the student's mean-pooled hidden state `layer`."""
+
+    def __init__(self, layer: int = -1):
+        self.layer = layer
+
+    def _embed(self, model, ids, mask):
+        hidden = body(model)(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[self.layer]
+        return mean_pool(hidden, mask)
+
+    def __call__(self, model, batch: dict) -> torch.Tensor:
+        return distillation_loss(self._embed(model, batch["en_ids"], batch["en_mask"]),
+                                 self._embed(model, batch["x_ids"], batch["x_mask"]), batch["teacher"])
+
+
+def dictionaries_for(langs: Sequence[str]) -> dict[str, dict[str, set[str]]]:
+    """{lang: {English word: its translations}} (lowercased) from the vendored FreeDict dictionaries;
+    languages without one (Chinese in `ci`) are left out."""
+    from .. import data
+    from ..languages import LANGUAGES
+
+    out = {}
+    for lang in langs:
+        if lang == "en":
+            continue
+        try:
+            pairs = data.dictionary("en", lang)
+        except (ValueError, data.DataError):
+            continue
+        d: dict[str, set[str]] = {}
+        for a, b in pairs:
+            d.setdefault(a.lower(), set()).add(b.lower())
+        out[lang] = d
+    return out
+
+
+def train_method(encoder, method: str, pairs: Sequence[tuple[str, str, str]], steps: int, batch_size: int = 16,
+                 lr: float = 1e-4, seed: int = 0, layer: int = -1, mono=None, links=None, reg: float = 1.0,
+                 max_len: int | None = None, desc: str | None = None):
+    """A trained copy of `encoder` (an `models.Encoder` with its MLM head) and its loss per step.
+
+    `method`: "tlm" (TLM + `mono` MLM), "mlm" (the same sentences unpaired + `mono` MLM), "word_dict"
+    / "word_induced" (Cao et al. on `links`, from `dictionary_links` / `induced_links`), "distill"
+    (the frozen `encoder` on English is the teacher). The starting encoder is never changed.
+    """
+    import copy
+
+    from ..models import Encoder
+    from ..train import seed_everything, train_loop
+
+    check_method(method)
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive; got {steps} and {batch_size}")
+    if method.startswith("word") and links is None:
+        raise ValueError(f"method {method!r} needs links= (dictionary_links or induced_links)")
+    max_len = max_len or encoder.max_length
+    seed_everything(seed)
+    model = copy.deepcopy(encoder.model).train()
+    tok = encoder.tokenizer
+    if method in ("tlm", "mlm"):
+        batches, loss = TLMBatches(tok, pairs, batch_size, max_len, seed=seed, paired=method == "tlm", mono=mono), tlm_mixed_loss
+    elif method.startswith("word"):
+        batches = WordAlignBatches(tok, links, batch_size, max_len, seed)
+        loss = WordAlignLoss(copy.deepcopy(encoder.model), layer, reg)
+    else:
+        batches, loss = DistillBatches(encoder, pairs, batch_size, max_len, layer, seed), DistillLoss(layer)
+    # the MLM objectives train everything; the others train the encoder body (the embeddings included:
+    # they are tied to the MLM head's decoder, so filtering by parameter name would drop them)
+    params = list(model.parameters()) if method in ("tlm", "mlm") else list(body(model).parameters())
+    losses = train_loop(model, loss, batches, steps, lr=lr, warmup=max(1, steps // 10), params=params,
+                        desc=desc or METHOD_NAMES[method], log_every=max(1, steps // 5))
+    return Encoder(model.eval(), tok, name=f"{encoder.name} + {METHOD_NAMES[method]}"), losses

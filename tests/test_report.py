@@ -1,0 +1,81 @@
+"""The method chapters' harness: a collapsed model scores chance on every measure; per-item outcomes
+agree with the summary; gains are paired comparisons."""
+import numpy as np
+import pytest
+import torch
+
+from xalign_utils import metrics
+from xalign_utils.checkpoints import shipped_checkpoint
+from xalign_utils.models import Encoder, random_init_model
+from xalign_utils.presets import get_preset
+from xalign_utils.report import Harness, gain_table
+from xalign_utils.transfer import UPOS
+
+LANGS = ["en", "de", "ru"]
+
+
+@pytest.fixture(scope="module")
+def harness():
+    return Harness(LANGS, n_fit=30, apps_train=150, pos_train_sentences=40, pos_test_sentences=20)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(shipped_checkpoint("ci"))
+
+
+def tiny(tokenizer, seed=0):
+    cfg = get_preset("ci").with_changes(model={"hidden_size": 32, "num_hidden_layers": 1, "intermediate_size": 64})
+    return Encoder(random_init_model(cfg, seed=seed, tokenizer=tokenizer), tokenizer, name=f"tiny-{seed}")
+
+
+def collapsed(tokenizer):
+    """Every hidden state of every token is the all-ones vector: weights zero, LayerNorm biases one."""
+    enc = tiny(tokenizer)
+    with torch.no_grad():
+        for name, p in enc.model.named_parameters():
+            p.fill_(1.0 if ("LayerNorm.bias" in name or "layer_norm.bias" in name) else 0.0)
+    return enc
+
+
+def test_a_collapsed_model_scores_chance_on_every_measure(harness, tokenizer):
+    v = harness.measure(collapsed(tokenizer))
+    s, chance = v.summary(), harness.chance()
+    for m in ("weak P@1", "weak P@1 centred", "weak P@1 CSLS", "strong mAP", "LID probe"):
+        assert s[m] == pytest.approx(chance[m], rel=1e-6), m
+    assert s["apps accuracy"] == pytest.approx(1 / len(harness.apps_task["labels"]))
+    assert s["POS accuracy"] == pytest.approx(1 / len(UPOS))
+
+
+def test_summary_is_the_mean_of_the_per_item_outcomes_and_light_mode_keeps_two(harness, tokenizer):
+    enc = tiny(tokenizer, seed=1)
+    v = harness.measure(enc, pos=False)
+    assert v.summary()["weak P@1"] == pytest.approx(float(np.asarray(v.outcome("weak P@1")).mean()))
+    assert v.summary()["strong mAP"] == pytest.approx(metrics.strong_alignment(
+        {l: enc.encode([harness.texts[l][i] for i in range(harness.n_items)]) for l in LANGS})["map"], rel=1e-5)
+    with pytest.raises(ValueError, match="without POS accuracy"):
+        v.outcome("POS accuracy")
+    light = harness.measure(enc, full=False)
+    assert set(light.summary()) == {"weak P@1", "apps accuracy"}
+    assert light.summary()["weak P@1"] == pytest.approx(v.summary()["weak P@1"])
+    rows = light.tidy()
+    assert set(rows.measure) == {"p_at_1_cosine", "apps_accuracy", "apps_majority"}
+
+
+def test_gain_table_is_a_paired_comparison(harness, tokenizer):
+    a = harness.measure(tiny(tokenizer, seed=2), "a", pos=False)
+    b = harness.measure(tiny(tokenizer, seed=3), "b", pos=False)
+    t = gain_table({"a": a, "a again": a, "b": b}, "a", ["weak P@1", "strong mAP"], resamples=500)
+    assert t.loc["a again", "weak P@1 Δ"].startswith("+0.000 [+0.000, +0.000]")
+    assert t.loc["a again", "weak P@1: verdict"] == "inconclusive"
+    iv, _ = metrics.compare(np.asarray(b.outcome("weak P@1")), np.asarray(a.outcome("weak P@1")), 500, 0)
+    assert t.loc["b", "weak P@1 Δ"] == str(iv)
+
+
+def test_bad_harness_parameters_are_refused():
+    with pytest.raises(ValueError, match="include 'en'"):
+        Harness(["de", "ru"])
+    with pytest.raises(ValueError, match="n_fit must be positive"):
+        Harness(LANGS, n_fit=0)

@@ -1,0 +1,206 @@
+"""Before/after measurement of trained variants, shared by the method chapters (01-04, 06).
+
+Introduced in notebook 01_parallel_data. `Harness` fixes everything a comparison must hold constant
+(languages, the eval sentences, the layer, the View II task data, the seed); `Harness.measure(encoder)`
+returns a `VariantEval` with **per-item** outcomes, so any two variants can be compared with
+`metrics.compare` (a paired bootstrap over the same items), and tidy rows for `record.record_results`.
+
+Protocol (DESIGN §3), as in notebook 00:
+- eval sentences: `data.eval_items(langs, "sentences")`; nothing trained or fitted on them;
+- the layer is fixed before any training (default: the last hidden state, the one the method
+  objectives act on), never chosen on eval;
+- centring: each language's mean over `n_fit` `pretrain` paragraphs, fitted per model (inductive);
+- weak P@1 en->X with cosine (raw and centred) and CSLS; strong mAP and same-language bias over the
+  pooled languages (raw); the LID probe (train/test halves of the items);
+- View II: help-application classification (English head on `pretrain`+`parallel` pages, tested on
+  the eval items) and, unless `pos=False`, zero-shot UPOS on PUD.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import data, metrics
+from .evaluate import embed, fit_centring, parallel_texts, retrieval_hits
+from .languages import LANGUAGES, check_languages
+from .transfer import TransferResult, classification_data, classify_features, pos_accuracy, pos_features
+
+HEADLINE = ("weak P@1", "weak P@1 centred", "weak P@1 CSLS", "strong mAP", "same-language bias", "LID probe",
+            "apps accuracy", "POS accuracy")
+
+
+@dataclass
+class VariantEval:
+    """One model measured by a `Harness`. `hits[view]`: eval items x target languages (expected en->X
+    hits; views "cosine", "centred", "csls"); `ap`: per-item strong AP; `lid`: per-test-item LID
+    correctness; `apps` / `pos`: the View II results (`pos` is None when skipped)."""
+
+    name: str
+    layer: int
+    hits: dict[str, pd.DataFrame]
+    ap: np.ndarray | None  # None: measured with full=False (weak P@1 and the application task only)
+    bias: float
+    lid: np.ndarray | None
+    apps: TransferResult
+    pos: TransferResult | None = None
+    extra: dict = field(default_factory=dict)
+
+    def non_en(self, result: TransferResult) -> pd.DataFrame:
+        return result.items[[c for c in result.items.columns if c != "en"]]
+
+    def summary(self) -> dict[str, float]:
+        """The headline numbers (means over non-English languages where per language)."""
+        views = {"cosine": "weak P@1", "centred": "weak P@1 centred", "csls": "weak P@1 CSLS"}
+        out = {views[v]: float(h.to_numpy().mean()) for v, h in self.hits.items()}
+        if self.ap is not None:
+            out.update({"strong mAP": float(self.ap.mean()), "same-language bias": self.bias,
+                        "LID probe": float(self.lid.mean())})
+        out["apps accuracy"] = float(self.non_en(self.apps).to_numpy().mean())
+        if self.pos is not None:
+            out["POS accuracy"] = float(self.non_en(self.pos).to_numpy().mean())
+        return out
+
+    def per_language(self, what: str = "cosine") -> pd.Series:
+        """Mean per target language of a hits view ("cosine", "centred", "csls") or of a task ("apps", "pos")."""
+        if what in self.hits:
+            return self.hits[what].mean()
+        res = {"apps": self.apps, "pos": self.pos}[what]
+        return self.non_en(res).mean()
+
+    def outcome(self, measure: str):
+        """Per-item outcomes behind a headline measure (the input of `metrics.compare`)."""
+        table = {"weak P@1": lambda: self.hits["cosine"], "weak P@1 centred": lambda: self.hits["centred"],
+                 "weak P@1 CSLS": lambda: self.hits["csls"], "strong mAP": lambda: self.ap, "LID probe": lambda: self.lid,
+                 "apps accuracy": lambda: self.non_en(self.apps),
+                 "POS accuracy": lambda: self.non_en(self.pos) if self.pos is not None else None}
+        if measure not in table:
+            raise ValueError(f"no per-item outcome for {measure!r}; choose one of: {', '.join(table)}")
+        try:
+            out = table[measure]()
+        except KeyError:
+            out = None
+        if out is None:
+            raise ValueError(f"{self.name} was measured without {measure} (pos=False or full=False)")
+        return out
+
+    def tidy(self) -> pd.DataFrame:
+        """Tidy rows (src, tgt, layer, measure, value, n) for `record.record_results`."""
+        rows = []
+        for view, name in (("cosine", "p_at_1_cosine"), ("centred", "p_at_1_cosine_centred"), ("csls", "p_at_1_csls")):
+            if view in self.hits:
+                h = self.hits[view]
+                rows += [("en", lang, self.layer, name, float(h[lang].mean()), len(h)) for lang in h.columns]
+        if self.ap is not None:
+            n = len(self.ap)
+            rows += [("all", "all", self.layer, "strong_map", float(self.ap.mean()), n),
+                     ("all", "all", self.layer, "strong_same_language_bias", self.bias, n),
+                     ("all", "all", self.layer, "lid_probe", float(self.lid.mean()), len(self.lid))]
+        for task, res in (("apps", self.apps), ("pos", self.pos)):
+            if res is None:
+                continue
+            for r in res.table.itertuples():
+                rows += [("en", r.lang, self.layer, f"{task}_{m}", float(getattr(r, m)), int(r.n))
+                         for m in ("accuracy", "majority") if pd.notna(getattr(r, m))]
+        return pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value", "n"])
+
+
+class Harness:
+    """Everything a before/after comparison holds fixed; `measure(encoder)` runs it on one model."""
+
+    def __init__(self, langs: Sequence[str], layer: int = -1, seed: int = 0, n_fit: int = 200,
+                 apps_train: int = 600, pos_train_sentences: int = 200, pos_test_sentences: int = 100, k: int = 10):
+        self.langs = check_languages(langs, "lohelp")
+        if "en" not in self.langs or len(self.langs) < 2:
+            raise ValueError("the harness retrieves en->X and trains its heads on English; include 'en' and another language")
+        for name, v in (("n_fit", n_fit), ("apps_train", apps_train), ("pos_train_sentences", pos_train_sentences),
+                        ("pos_test_sentences", pos_test_sentences)):
+            if v < 1:
+                raise ValueError(f"{name} must be positive; got {v}")
+        self.layer, self.seed, self.n_fit, self.k = layer, seed, n_fit, k
+        self.texts = parallel_texts(self.langs)
+        self.apps_task = classification_data(self.langs, apps_train, seed)
+        # every eval item is encoded once: the sentence items (View I) and the labelled items (the
+        # application task) are both subsets of the "all" items, in order
+        self.items = data.eval_items(self.langs, "all")
+        where = {(k, t): i for i, (k, t) in enumerate(zip(self.items["key"], self.items["en"]))}
+        self.sentence_rows = [where[(k, t)] for k, t in zip(data.eval_items(self.langs)["key"], self.texts["en"])]
+        self.apps_rows = [i for i, k in enumerate(self.items["key"]) if data.application_of(k)]
+        assert self.apps_task["test_texts"]["en"] == [self.items["en"][i] for i in self.apps_rows]
+        self.rows = sorted(set(self.sentence_rows) | set(self.apps_rows))  # only these are encoded
+        at = {r: i for i, r in enumerate(self.rows)}
+        self._sent, self._apps = [at[r] for r in self.sentence_rows], [at[r] for r in self.apps_rows]
+        self.pos_langs = [l for l in self.langs if LANGUAGES[l].pud]
+        self.pos_train, self.pos_test = pos_train_sentences, pos_test_sentences
+
+    @property
+    def n_items(self) -> int:
+        return len(self.texts["en"])
+
+    def measure(self, encoder, name: str | None = None, pos: bool = True, full: bool = True) -> VariantEval:
+        """All measures of one model; `pos=False` skips POS, `full=False` keeps only raw cosine weak P@1
+        and the application task (for sweeps)."""
+        layer = encoder.layer_index(self.layer)
+        every = embed(encoder, {lang: [self.items[lang][r] for r in self.rows] for lang in self.langs}, layer)
+        embs = {lang: e[self._sent] for lang, e in every.items()}
+        hits = {"cosine": retrieval_hits(embs, k=self.k)}
+        strong, lid = {"ap_per_item": None, "same_language_bias": float("nan")}, None
+        if full:
+            centred = fit_centring(encoder, self.langs, layer, self.n_fit, self.seed).transform(embs)
+            strong = metrics.strong_alignment(embs, per_item=True)
+            _, lid = metrics.language_id_probe(embs, self.seed, per_item=True)
+            hits.update({"centred": retrieval_hits(centred, k=self.k), "csls": retrieval_hits(embs, scoring="csls", k=self.k)})
+        task = self.apps_task
+        train_x = encoder.encode(task["train_texts"], layer=layer)
+        test_x = {lang: e[self._apps] for lang, e in every.items()}
+        apps = classify_features(train_x, task["train_y"], test_x, task["test_y"], len(task["labels"]), self.seed)
+        pos_result = None
+        if pos and full and self.pos_langs:
+            feats = pos_features(encoder, self.pos_langs, layer, self.pos_train, self.pos_test)
+            pos_result = pos_accuracy(feats, self.seed)
+        return VariantEval(name or getattr(encoder, "name", "model"), layer, hits, strong["ap_per_item"],
+                           strong["same_language_bias"], lid, apps, pos_result)
+
+    def chance(self) -> dict[str, float]:
+        """What a model without information scores on each headline measure (the LID probe: 1/L)."""
+        n, L = self.n_items, len(self.langs)
+        pool = L * n - 1
+        return {"weak P@1": 1 / n, "weak P@1 centred": 1 / n, "weak P@1 CSLS": 1 / n,
+                "strong mAP": metrics.chance_average_precision(L - 1, pool),
+                "same-language bias": (n - 1) / pool, "LID probe": 1 / L}
+
+
+def gain_table(variants: dict[str, VariantEval], reference: str, measures: Sequence[str], resamples: int = 10_000,
+               seed: int = 0, higher_is_better: dict[str, bool] | None = None) -> pd.DataFrame:
+    """For every variant except `reference`: each measure's paired difference against `reference`
+    (mean [95 % interval]) and its verdict, from `metrics.compare` on per-item outcomes."""
+    higher_is_better = higher_is_better or {}
+    ref = variants[reference]
+    rows = {}
+    for name, v in variants.items():
+        if name == reference:
+            continue
+        row = {}
+        for m in measures:
+            iv, verdict = metrics.compare(np.asarray(v.outcome(m)), np.asarray(ref.outcome(m)), resamples, seed,
+                                          higher_is_better.get(m, True))
+            row[f"{m} Δ"], row[f"{m}: verdict"] = str(iv), verdict
+        rows[name] = row
+    return pd.DataFrame(rows).T
+
+
+def measure_lexical(harness: Harness, control) -> dict:
+    """The TF-IDF control (`lexical.TfidfControl`) on the harness's items: en->X hits (cosine), strong
+    mAP, and the application task; the measures that need a model (centring, POS) are left out."""
+    embs = {lang: control.encode(harness.texts[lang]) for lang in harness.langs}
+    task = harness.apps_task
+    apps = classify_features(control.encode(task["train_texts"]), task["train_y"],
+                             {lang: control.encode(t) for lang, t in task["test_texts"].items()}, task["test_y"],
+                             len(task["labels"]), harness.seed)
+    hits = retrieval_hits(embs, k=harness.k)
+    apps_items = apps.items[[c for c in apps.items.columns if c != "en"]]
+    return {"hits": hits, "apps": apps, "weak P@1": float(hits.to_numpy().mean()),
+            "strong mAP": metrics.strong_alignment(embs)["map"], "apps accuracy": float(apps_items.to_numpy().mean()),
+            "apps majority": float(apps.majority_items[apps_items.columns].to_numpy().mean())}
