@@ -76,8 +76,10 @@ def test_word_alignment_loss_by_hand():
     tgt = torch.tensor([[0.0, 0.0]])
     src_all = torch.tensor([[1.0, 0.0], [2.0, 2.0]])
     frozen = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
-    # alignment: ||(1,0)||^2 = 1; regulariser: mean(0, 4) = 2, times 0.5
-    assert float(P.word_alignment_loss(src, tgt, src_all, frozen, reg=0.5)) == pytest.approx(1.0 + 0.5 * 2.0)
+    # alignment: ||(1,0)||^2 = 1; regulariser: 0 + 4 = 4 (sums, as in the paper), times 0.5
+    assert float(P.word_alignment_loss(src, tgt, src_all, frozen, reg=0.5)) == pytest.approx(1.0 + 0.5 * 4.0)
+    # divided by the number of sentence pairs in the batch
+    assert float(P.word_alignment_loss(src, tgt, src_all, frozen, reg=0.5, n_sentences=2)) == pytest.approx(1.5)
     with pytest.raises(ValueError, match="no aligned pairs"):
         P.word_alignment_loss(src[:0], tgt[:0], src_all, frozen)
 
@@ -199,7 +201,7 @@ def test_cao_regulariser_is_zero_for_the_unchanged_model_and_pools_like_the_alig
     s_vecs = word_vectors(enc, [c[0] for c in chosen])
     t_vecs = word_vectors(enc, [c[1] for c in chosen])
     d = [((s_vecs[r][i] - t_vecs[r][j]) ** 2).sum() for r, c in enumerate(chosen) for i, j in c[2]]
-    assert without == pytest.approx(float(np.mean(d)), rel=1e-4)
+    assert without == pytest.approx(float(np.sum(d)) / 2, rel=1e-4)  # summed over links, per sentence pair
 
 
 def test_distillation_targets_are_the_frozen_teachers_english_embeddings(tokenizer):
@@ -210,10 +212,16 @@ def test_distillation_targets_are_the_frozen_teachers_english_embeddings(tokeniz
     want = teacher.encode([e for _, e, _ in chosen])
     assert np.allclose(batch["teacher"].numpy(), want, atol=1e-6)
     # a student identical to the teacher has zero loss on the English half
-    student = copy_model = __import__("copy").deepcopy(teacher.model)
-    en = P.DistillLoss()._embed(copy_model.eval(), batch["en_ids"], batch["en_mask"])
+    student = __import__("copy").deepcopy(teacher.model).eval()
+    en = P.DistillLoss()._embed(student, batch["en_ids"], batch["en_mask"])
     assert float(torch.nn.functional.mse_loss(en, batch["teacher"])) == pytest.approx(0.0, abs=1e-10)
-    assert student is copy_model
+    assert torch.equal(batch["teacher_x"], batch["teacher"])  # the translation's target is its own English side
+    # the shuffled control: the same texts, each translation's target another paragraph's embedding
+    shuffled = P.DistillBatches(teacher, PAIRS, 4, 64, shuffled=True)(5)
+    assert torch.equal(shuffled["x_ids"], batch["x_ids"]) and torch.equal(shuffled["teacher"], batch["teacher"])
+    for row in range(4):
+        assert not torch.equal(shuffled["teacher_x"][row], batch["teacher"][row])
+        assert any(torch.equal(shuffled["teacher_x"][row], t) for t in b.target.values())
 
 
 def test_pool_words_by_hand():
@@ -254,3 +262,40 @@ def test_mono_stream_is_deterministic_and_monolingual(tokenizer):
     a, b = m(4), m(4)
     assert torch.equal(a["input_ids"], b["input_ids"]) and a["input_ids"].shape == (3, 32)
     assert a["lang"] in ("en", "de")
+
+
+def test_tlm_and_its_unpaired_control_see_the_same_sentences_and_the_mono_term(tokenizer):
+    mono = P.MonoMLMBatches(tokenizer, ["en", "de"], batch_size=2, max_len=32, n_paragraphs=20, seed=0)
+    paired = P.TLMBatches(tokenizer, PAIRS, 3, 64, mask_prob=0.0, seed=0, paired=True, mono=mono)(7)
+    alone = P.TLMBatches(tokenizer, PAIRS, 3, 64, mask_prob=0.0, seed=0, paired=False, mono=mono)(7)
+    special = set(tokenizer.all_special_ids)
+    content = lambda ids: sorted(t for t in ids.ravel().tolist() if t not in special)
+    assert content(paired["input_ids"]) == content(alone["input_ids"])  # same tokens, only the pairing differs
+    assert alone["input_ids"].shape[0] == 2 * paired["input_ids"].shape[0]
+    assert torch.equal(paired["mono_input_ids"], alone["mono_input_ids"])
+    model = tiny_encoder(tokenizer).model
+    masked = P.TLMBatches(tokenizer, PAIRS, 3, 64, mask_prob=0.5, seed=0, mono=mono)(7)
+    from xalign_utils.pretrain import mlm_loss
+    want = P.tlm_loss(model, masked) + mlm_loss(model, {"input_ids": masked["mono_input_ids"], "labels": masked["mono_labels"]})
+    assert float(P.tlm_mixed_loss(model, masked).detach()) == pytest.approx(float(want.detach()), rel=1e-6)
+
+
+def test_the_regulariser_reads_english_words_only(tokenizer):
+    import copy
+
+    enc = tiny_encoder(tokenizer)
+    linked = [(["Open", "the", "file"], ["Öffnen", "Sie", "die", "Datei"], [(2, 3)])]
+    batch = P.WordAlignBatches(tokenizer, linked, 1, 64)(0)
+    assert batch["n_src"] == 3 and batch["n_tgt"] == 1  # every English word, only the linked target word
+    frozen = copy.deepcopy(enc.model)
+    with torch.no_grad():  # move the model: only the English words' drift may enter the regulariser
+        w = enc.model.roberta.embeddings.word_embeddings.weight
+        w.add_(0.1 * torch.randn(w.shape, generator=torch.Generator().manual_seed(0)))  # (a constant shift LayerNorm undoes)
+    loss_fn = P.WordAlignLoss(frozen)
+    total = float(loss_fn(enc.model.eval(), batch).detach())
+    loss_fn.reg = 0.0
+    align_only = float(loss_fn(enc.model, batch).detach())
+    src = loss_fn._words(enc.model, batch["src_ids"], batch["src_mask"], batch["src_flat"], batch["src_slot"], 3)
+    src0 = loss_fn._words(frozen, batch["src_ids"], batch["src_mask"], batch["src_flat"], batch["src_slot"], 3)
+    drift = float(((src - src0) ** 2).sum())
+    assert drift > 1e-3 and total - align_only == pytest.approx(drift, rel=1e-4)

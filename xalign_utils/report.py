@@ -35,8 +35,9 @@ HEADLINE = ("weak P@1", "weak P@1 centred", "weak P@1 CSLS", "strong mAP", "same
 @dataclass
 class VariantEval:
     """One model measured by a `Harness`. `hits[view]`: eval items x target languages (expected en->X
-    hits; views "cosine", "centred", "csls"); `ap`: per-item strong AP; `lid`: per-test-item LID
-    correctness; `apps` / `pos`: the View II results (`pos` is None when skipped)."""
+    hits; views "cosine", "centred", "csls" at the harness's layer, and "cosine layer L" at its
+    `also_layer`); `ap`: per-item strong AP; `lid`: per-test-item LID correctness; `apps` / `pos`:
+    the View II results (`pos` is None when skipped)."""
 
     name: str
     layer: int
@@ -53,8 +54,7 @@ class VariantEval:
 
     def summary(self) -> dict[str, float]:
         """The headline numbers (means over non-English languages where per language)."""
-        views = {"cosine": "weak P@1", "centred": "weak P@1 centred", "csls": "weak P@1 CSLS"}
-        out = {views[v]: float(h.to_numpy().mean()) for v, h in self.hits.items()}
+        out = {_view_name(v): float(h.to_numpy().mean()) for v, h in self.hits.items()}
         if self.ap is not None:
             out.update({"strong mAP": float(self.ap.mean()), "same-language bias": self.bias,
                         "LID probe": float(self.lid.mean())})
@@ -72,10 +72,10 @@ class VariantEval:
 
     def outcome(self, measure: str):
         """Per-item outcomes behind a headline measure (the input of `metrics.compare`)."""
-        table = {"weak P@1": lambda: self.hits["cosine"], "weak P@1 centred": lambda: self.hits["centred"],
-                 "weak P@1 CSLS": lambda: self.hits["csls"], "strong mAP": lambda: self.ap, "LID probe": lambda: self.lid,
+        table = {_view_name(v): (lambda v=v: self.hits[v]) for v in self.hits}
+        table.update({"strong mAP": lambda: self.ap, "LID probe": lambda: self.lid,
                  "apps accuracy": lambda: self.non_en(self.apps),
-                 "POS accuracy": lambda: self.non_en(self.pos) if self.pos is not None else None}
+                 "POS accuracy": lambda: self.non_en(self.pos) if self.pos is not None else None})
         if measure not in table:
             raise ValueError(f"no per-item outcome for {measure!r}; choose one of: {', '.join(table)}")
         try:
@@ -89,10 +89,10 @@ class VariantEval:
     def tidy(self) -> pd.DataFrame:
         """Tidy rows (src, tgt, layer, measure, value, n) for `record.record_results`."""
         rows = []
-        for view, name in (("cosine", "p_at_1_cosine"), ("centred", "p_at_1_cosine_centred"), ("csls", "p_at_1_csls")):
-            if view in self.hits:
-                h = self.hits[view]
-                rows += [("en", lang, self.layer, name, float(h[lang].mean()), len(h)) for lang in h.columns]
+        for view, h in self.hits.items():
+            name = {"cosine": "p_at_1_cosine", "centred": "p_at_1_cosine_centred", "csls": "p_at_1_csls"}.get(view, "p_at_1_cosine")
+            layer = int(view.split()[-1]) if view.startswith("cosine layer") else self.layer
+            rows += [("en", lang, layer, name, float(h[lang].mean()), len(h)) for lang in h.columns]
         if self.ap is not None:
             n = len(self.ap)
             rows += [("all", "all", self.layer, "strong_map", float(self.ap.mean()), n),
@@ -107,11 +107,19 @@ class VariantEval:
         return pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value", "n"])
 
 
-class Harness:
-    """Everything a before/after comparison holds fixed; `measure(encoder)` runs it on one model."""
+def _view_name(view: str) -> str:
+    return {"cosine": "weak P@1", "centred": "weak P@1 centred", "csls": "weak P@1 CSLS"}.get(
+        view, view.replace("cosine layer", "weak P@1, layer"))
 
-    def __init__(self, langs: Sequence[str], layer: int = -1, seed: int = 0, n_fit: int = 200,
-                 apps_train: int = 600, pos_train_sentences: int = 200, pos_test_sentences: int = 100, k: int = 10):
+
+class Harness:
+    """Everything a before/after comparison holds fixed; `measure(encoder)` runs it on one model.
+    `also_layer`: a second hidden state at which raw cosine weak P@1 is reported too (e.g. the layer
+    the starting model's retrieval is best at, chosen on the `parallel` split before any training)."""
+
+    def __init__(self, langs: Sequence[str], layer: int = -1, seed: int = 0, n_fit: int = 100,
+                 apps_train: int = 500, pos_train_sentences: int = 150, pos_test_sentences: int = 60, k: int = 10,
+                 also_layer: int | None = None):
         self.langs = check_languages(langs, "lohelp")
         if "en" not in self.langs or len(self.langs) < 2:
             raise ValueError("the harness retrieves en->X and trains its heads on English; include 'en' and another language")
@@ -119,7 +127,7 @@ class Harness:
                         ("pos_test_sentences", pos_test_sentences)):
             if v < 1:
                 raise ValueError(f"{name} must be positive; got {v}")
-        self.layer, self.seed, self.n_fit, self.k = layer, seed, n_fit, k
+        self.layer, self.seed, self.n_fit, self.k, self.also_layer = layer, seed, n_fit, k, also_layer
         self.texts = parallel_texts(self.langs)
         self.apps_task = classification_data(self.langs, apps_train, seed)
         # every eval item is encoded once: the sentence items (View I) and the labelled items (the
@@ -143,9 +151,13 @@ class Harness:
         """All measures of one model; `pos=False` skips POS, `full=False` keeps only raw cosine weak P@1
         and the application task (for sweeps)."""
         layer = encoder.layer_index(self.layer)
-        every = embed(encoder, {lang: [self.items[lang][r] for r in self.rows] for lang in self.langs}, layer)
+        stacked = embed(encoder, {lang: [self.items[lang][r] for r in self.rows] for lang in self.langs}, "all")
+        every = {lang: e[layer] for lang, e in stacked.items()}
         embs = {lang: e[self._sent] for lang, e in every.items()}
         hits = {"cosine": retrieval_hits(embs, k=self.k)}
+        if self.also_layer is not None:
+            other = encoder.layer_index(self.also_layer)
+            hits[f"cosine layer {other}"] = retrieval_hits({l: e[other][self._sent] for l, e in stacked.items()}, k=self.k)
         strong, lid = {"ap_per_item": None, "same_language_bias": float("nan")}, None
         if full:
             centred = fit_centring(encoder, self.langs, layer, self.n_fit, self.seed).transform(embs)
@@ -164,12 +176,16 @@ class Harness:
                            strong["same_language_bias"], lid, apps, pos_result)
 
     def chance(self) -> dict[str, float]:
-        """What a model without information scores on each headline measure (the LID probe: 1/L)."""
+        """What a model without information scores on each headline measure (the LID probe: 1/L; the
+        task heads: a uniform guess over the labels, which is what a collapsed model gets)."""
+        from .transfer import UPOS
+
         n, L = self.n_items, len(self.langs)
         pool = L * n - 1
         return {"weak P@1": 1 / n, "weak P@1 centred": 1 / n, "weak P@1 CSLS": 1 / n,
                 "strong mAP": metrics.chance_average_precision(L - 1, pool),
-                "same-language bias": (n - 1) / pool, "LID probe": 1 / L}
+                "same-language bias": (n - 1) / pool, "LID probe": 1 / L,
+                "apps accuracy": 1 / len(self.apps_task["labels"]), "POS accuracy": 1 / len(UPOS)}
 
 
 def gain_table(variants: dict[str, VariantEval], reference: str, measures: Sequence[str], resamples: int = 10_000,

@@ -14,11 +14,15 @@ Word-level alignment (Cao, Kitaev & Klein 2020)
     word vector at one layer and f₀ the frozen original model's:
     L = Σ_{(i,j)} ‖f(i; s) − f(j; t)‖²  +  λ Σ_{i ∈ s} ‖f(i; s) − f₀(i; s)‖²,
     the second term keeping English vectors where they were, so the other languages move towards
-    English (not the reverse, and not everything towards a point).
+    English (not the reverse, and not everything towards a point). Cao et al. take their links from
+    fast_align on parallel text; here they come from the vendored dictionaries or from SimAlign's
+    Argmax on the model's own embeddings (`dictionary_links`, `induced_links`).
 
 Multilingual distillation (Reimers & Gurevych 2020)
     A student learns to map an English sentence e and its translation x onto the frozen teacher's
-    embedding of e: L = MSE(s(e), T(e)) + MSE(s(x), T(e)).
+    embedding of e: L = MSE(s(e), T(e)) + MSE(s(x), T(e)). Its control without parallel signal
+    ("distill_shuffled") maps x onto the embedding of *another* English paragraph, T(e'), with the
+    same steps, the same texts and the same English term.
 """
 from __future__ import annotations
 
@@ -81,23 +85,27 @@ def tlm_loss(model, batch: dict) -> torch.Tensor:
 
 # ---------------------------------------------------------------- word-level alignment
 def word_alignment_loss(src_vecs: torch.Tensor, tgt_vecs: torch.Tensor, src_all: torch.Tensor,
-                        src_all_frozen: torch.Tensor, reg: float = 1.0) -> torch.Tensor:
-    """Cao et al. (2020): mean over aligned pairs of ‖f(i;s) − f(j;t)‖² plus `reg` × mean over all
-    English words of ‖f(i;s) − f₀(i;s)‖².
+                        src_all_frozen: torch.Tensor, reg: float = 1.0, n_sentences: int = 1) -> torch.Tensor:
+    """Cao et al. (2020): the sum over aligned pairs of ‖f(i;s) − f(j;t)‖² plus `reg` × the sum over
+    all English words of ‖f(i;s) − f₀(i;s)‖², divided by the batch's `n_sentences` sentence pairs.
 
     `src_vecs`, `tgt_vecs`: (n_pairs, d) vectors of the aligned words (row k of each is one pair);
     `src_all`, `src_all_frozen`: (n_words, d) every English word of the batch, under the trained and
-    the frozen model. (Means instead of the paper's sums: the same optimum, a step size that does
-    not depend on the batch's word count.)
+    the frozen model. Sums, as in the paper, keep the weight of the regulariser relative to the
+    alignment term independent of how many links a batch has (means would scale it by
+    words/links, which differs between dictionary and induced links); dividing by the number of
+    sentence pairs only sets the step size.
     """
     if src_vecs.shape != tgt_vecs.shape or src_all.shape != src_all_frozen.shape:
         raise ValueError(f"word_alignment_loss: shapes differ ({tuple(src_vecs.shape)} vs {tuple(tgt_vecs.shape)}, "
                          f"{tuple(src_all.shape)} vs {tuple(src_all_frozen.shape)})")
     if len(src_vecs) == 0:
         raise ValueError("word_alignment_loss got no aligned pairs; check the dictionary or aligner output")
-    align = ((src_vecs - tgt_vecs) ** 2).sum(-1).mean()
-    keep = ((src_all - src_all_frozen.detach()) ** 2).sum(-1).mean() if len(src_all) else src_vecs.sum() * 0.0
-    return align + reg * keep
+    if n_sentences < 1:
+        raise ValueError(f"n_sentences must be positive; got {n_sentences}")
+    align = ((src_vecs - tgt_vecs) ** 2).sum()
+    keep = ((src_all - src_all_frozen.detach()) ** 2).sum() if len(src_all) else src_vecs.sum() * 0.0
+    return (align + reg * keep) / n_sentences
 
 
 def word_pair_links(src_words: Sequence[str], tgt_words: Sequence[str],
@@ -120,13 +128,15 @@ def word_pair_links(src_words: Sequence[str], tgt_words: Sequence[str],
 
 
 # ---------------------------------------------------------------- distillation
-def distillation_loss(student_en: torch.Tensor, student_x: torch.Tensor, teacher_en: torch.Tensor) -> torch.Tensor:
-    """Reimers & Gurevych (2020): MSE(s(e), T(e)) + MSE(s(x), T(e)), MSE averaged over elements."""
-    if not (student_en.shape == student_x.shape == teacher_en.shape):
+def distillation_loss(student_en: torch.Tensor, student_x: torch.Tensor, teacher_en: torch.Tensor,
+                      teacher_x: torch.Tensor | None = None) -> torch.Tensor:
+    """Reimers & Gurevych (2020): MSE(s(e), T(e)) + MSE(s(x), T(e)), MSE averaged over elements.
+    `teacher_x` replaces the target of the translation side (the shuffled-pairs control)."""
+    teacher_x = teacher_en if teacher_x is None else teacher_x
+    if not (student_en.shape == student_x.shape == teacher_en.shape == teacher_x.shape):
         raise ValueError(f"distillation_loss: shapes differ {tuple(student_en.shape)}, {tuple(student_x.shape)}, "
                          f"{tuple(teacher_en.shape)}")
-    target = teacher_en.detach()
-    return F.mse_loss(student_en, target) + F.mse_loss(student_x, target)
+    return F.mse_loss(student_en, teacher_en.detach()) + F.mse_loss(student_x, teacher_x.detach())
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -148,9 +158,10 @@ def sample_pairs(n_available: int, n: int | None, seed: int) -> np.ndarray:
 # Everything below turns the objectives above into `train.train_loop` runs. A batch is a pure
 # function of (seed, step), so runs are reproducible and resumable.
 
-METHODS = ("tlm", "mlm", "word_dict", "word_induced", "distill")
+METHODS = ("tlm", "mlm", "word_dict", "word_induced", "distill", "distill_shuffled")
 METHOD_NAMES = {"tlm": "TLM", "mlm": "MLM on the same text (no pairing)", "word_dict": "word alignment (dictionary)",
-                "word_induced": "word alignment (induced)", "distill": "distillation"}
+                "word_induced": "word alignment (induced)", "distill": "distillation",
+                "distill_shuffled": "distillation on shuffled pairs (no pairing)"}
 
 
 def check_method(name: str) -> str:
@@ -363,23 +374,31 @@ class WordAlignLoss:
         links = batch["links"]
         if len(links) == 0:
             return src.sum() * 0.0
-        return word_alignment_loss(src[links[:, 0]], tgt[links[:, 1]], src, src0, self.reg)
+        return word_alignment_loss(src[links[:, 0]], tgt[links[:, 1]], src, src0, self.reg, batch["src_ids"].shape[0])
 
 
 # distillation ---------------------------------------------------------------------------------
 
 class DistillBatches:
     """batch_fn(step) for Reimers & Gurevych: `batch_size` (English, translation) pairs, tokenised, and
-    the frozen teacher's mean-pooled embedding of each English side at `layer` (computed once)."""
+    the frozen teacher's mean-pooled embedding of each English side at `layer` (computed once).
+    With `shuffled`, the translation's target is the embedding of another English paragraph (a
+    seeded derangement of the distinct English paragraphs): the same texts without the pairing."""
 
     def __init__(self, teacher, pairs: Sequence[tuple[str, str, str]], batch_size: int, max_len: int,
-                 layer: int = -1, seed: int = 0):
+                 layer: int = -1, seed: int = 0, shuffled: bool = False):
         if not pairs:
             raise ValueError("DistillBatches got no translation pairs")
         self.tokenizer, self.pairs, self.batch_size, self.max_len, self.seed = teacher.tokenizer, list(pairs), batch_size, max_len, seed
         english = sorted({e for _, e, _ in self.pairs})
         vecs = teacher.encode(english, layer=layer)
         self.target = {e: torch.from_numpy(v) for e, v in zip(english, vecs)}
+        self.other = {e: e for e in english}
+        if shuffled:
+            if len(english) < 2:
+                raise ValueError("the shuffled control needs at least two distinct English paragraphs")
+            perm = np.random.default_rng([seed, 13]).permutation(len(english))
+            self.other = {english[perm[k]]: english[perm[(k + 1) % len(perm)]] for k in range(len(perm))}
 
     def _tok(self, texts):
         return self.tokenizer(list(texts), truncation=True, max_length=self.max_len, padding=True, return_tensors="pt")
@@ -389,7 +408,8 @@ class DistillBatches:
         chosen = [self.pairs[i] for i in rng.integers(0, len(self.pairs), self.batch_size)]
         en, x = self._tok([e for _, e, _ in chosen]), self._tok([t for _, _, t in chosen])
         return {"en_ids": en["input_ids"], "en_mask": en["attention_mask"], "x_ids": x["input_ids"],
-                "x_mask": x["attention_mask"], "teacher": torch.stack([self.target[e] for _, e, _ in chosen])}
+                "x_mask": x["attention_mask"], "teacher": torch.stack([self.target[e] for _, e, _ in chosen]),
+                "teacher_x": torch.stack([self.target[self.other[e]] for _, e, _ in chosen])}
 
 
 class DistillLoss:
@@ -404,7 +424,8 @@ class DistillLoss:
 
     def __call__(self, model, batch: dict) -> torch.Tensor:
         return distillation_loss(self._embed(model, batch["en_ids"], batch["en_mask"]),
-                                 self._embed(model, batch["x_ids"], batch["x_mask"]), batch["teacher"])
+                                 self._embed(model, batch["x_ids"], batch["x_mask"]), batch["teacher"],
+                                 batch.get("teacher_x"))
 
 
 def dictionaries_for(langs: Sequence[str]) -> dict[str, dict[str, set[str]]]:
@@ -435,7 +456,8 @@ def train_method(encoder, method: str, pairs: Sequence[tuple[str, str, str]], st
 
     `method`: "tlm" (TLM + `mono` MLM), "mlm" (the same sentences unpaired + `mono` MLM), "word_dict"
     / "word_induced" (Cao et al. on `links`, from `dictionary_links` / `induced_links`), "distill"
-    (the frozen `encoder` on English is the teacher). The starting encoder is never changed.
+    (the frozen `encoder` on English is the teacher), "distill_shuffled" (its control: translations
+    mapped onto other paragraphs' embeddings). The starting encoder is never changed.
     """
     import copy
 
@@ -457,7 +479,8 @@ def train_method(encoder, method: str, pairs: Sequence[tuple[str, str, str]], st
         batches = WordAlignBatches(tok, links, batch_size, max_len, seed)
         loss = WordAlignLoss(copy.deepcopy(encoder.model), layer, reg)
     else:
-        batches, loss = DistillBatches(encoder, pairs, batch_size, max_len, layer, seed), DistillLoss(layer)
+        batches = DistillBatches(encoder, pairs, batch_size, max_len, layer, seed, shuffled=method == "distill_shuffled")
+        loss = DistillLoss(layer)
     # the MLM objectives train everything; the others train the encoder body (the embeddings included:
     # they are tied to the MLM head's decoder, so filtering by parameter name would drop them)
     params = list(model.parameters()) if method in ("tlm", "mlm") else list(body(model).parameters())

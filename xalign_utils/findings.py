@@ -1,0 +1,54 @@
+"""Status lines for the survey's findings, chosen from interval verdicts (never from bare numbers).
+
+Introduced in notebook 01_parallel_data. A verdict is what `metrics.verdict` returns: "better",
+"worse" or "inconclusive". Every branch is tested (tests/test_findings.py), so the prose a chapter
+pastes is true for every outcome, not only for the one its author saw.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+VERDICTS = ("better", "worse", "inconclusive")
+
+
+def says(verdict: str, better: str, worse: str, inconclusive: str) -> str:
+    """The phrase for a verdict (one-line error for anything else)."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {verdict!r}; expected one of: {', '.join(VERDICTS)}")
+    return {"better": better, "worse": worse, "inconclusive": inconclusive}[verdict]
+
+
+def parallel_data_status(gains: Mapping[str, str], pairing: Mapping[str, str], pairing_centred: Mapping[str, str]) -> str:
+    """"Parallel data helps alignment". `gains`: each method's weak-P@1 verdict against the starting
+    model; `pairing`: for the methods that have one, the verdict against their control trained on the
+    same text without the pairing; `pairing_centred`: the same after inductive centring.
+
+    Reproduced when a method beats both the starting model and its no-pairing control, and the
+    advantage over the control survives centring (so it is not only a shift of language means)."""
+    helped = [m for m, v in gains.items() if v == "better"]
+    paired = [m for m in helped if pairing.get(m) == "better"]
+    if any(pairing_centred.get(m) == "better" for m in paired):
+        return "reproduced"
+    if paired:
+        return ("partly reproduced (a method beats its no-pairing control on raw retrieval, but not after centring: "
+                "the pairing's advantage may be only a shift of language means)")
+    if helped:
+        return ("partly reproduced (methods gain over the starting model, but none beats its control trained on "
+                "the same text without the pairing)")
+    if any(v == "worse" for v in gains.values()):
+        return "contradicted (no method gains; some lose)"
+    return "not reproduced (no gain can be distinguished from zero)"
+
+
+def transfer_status(alignment: Mapping[str, str], transfer: Mapping[str, Sequence[str]]) -> str:
+    """"Explicit alignment improves alignment; transfer gains are smaller and less robust".
+    `alignment`: each method's weak-alignment verdict; `transfer`: its verdicts on the transfer tasks."""
+    helped = [m for m, v in alignment.items() if v == "better"]
+    if not helped:
+        return "not reproduced (no method improves alignment)"
+    verdicts = [v for m in helped for v in transfer[m]]
+    n_better = sum(v == "better" for v in verdicts)
+    if n_better == len(verdicts):
+        return "not reproduced (every alignment gain comes with a transfer gain on every task)"
+    return (f"reproduced (transfer gains are less reliable: {n_better} of {len(verdicts)} task comparisons of the "
+            f"{len(helped)} alignment-improving method(s) show a gain)")
