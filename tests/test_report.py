@@ -61,7 +61,7 @@ def test_summary_is_the_mean_of_the_per_item_outcomes_and_light_mode_keeps_two(h
     assert set(light.summary()) == {"weak P@1", "apps accuracy"}
     assert light.summary()["weak P@1"] == pytest.approx(v.summary()["weak P@1"])
     rows = light.tidy()
-    assert set(rows.measure) == {"p_at_1_cosine", "apps_accuracy", "apps_majority"}
+    assert set(rows.measure) == {"p_at_1_cosine", "apps_accuracy", "apps_majority", "apps_macro_f1", "apps_gap"}
 
 
 def test_gain_table_is_a_paired_comparison(harness, tokenizer):

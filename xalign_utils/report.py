@@ -18,19 +18,15 @@ Protocol (DESIGN §3), as in notebook 00:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from . import data, metrics
-from .evaluate import embed, fit_centring, parallel_texts, retrieval_hits
+from .evaluate import embed, fit_centring, retrieval_hits
 from .languages import LANGUAGES, check_languages
-from .transfer import TransferResult, classification_data, classify_features, pos_accuracy, pos_features
-
-HEADLINE = ("weak P@1", "weak P@1 centred", "weak P@1 CSLS", "strong mAP", "same-language bias", "LID probe",
-            "apps accuracy", "POS accuracy")
-
+from .transfer import TransferResult, classification_data, classify_features, pos_accuracy, pos_features, tidy
 
 @dataclass
 class VariantEval:
@@ -47,7 +43,6 @@ class VariantEval:
     lid: np.ndarray | None
     apps: TransferResult
     pos: TransferResult | None = None
-    extra: dict = field(default_factory=dict)
 
     def non_en(self, result: TransferResult) -> pd.DataFrame:
         return result.items[[c for c in result.items.columns if c != "en"]]
@@ -63,28 +58,18 @@ class VariantEval:
             out["POS accuracy"] = float(self.non_en(self.pos).to_numpy().mean())
         return out
 
-    def per_language(self, what: str = "cosine") -> pd.Series:
-        """Mean per target language of a hits view ("cosine", "centred", "csls") or of a task ("apps", "pos")."""
-        if what in self.hits:
-            return self.hits[what].mean()
-        res = {"apps": self.apps, "pos": self.pos}[what]
-        return self.non_en(res).mean()
-
     def outcome(self, measure: str):
         """Per-item outcomes behind a headline measure (the input of `metrics.compare`)."""
-        table = {_view_name(v): (lambda v=v: self.hits[v]) for v in self.hits}
-        table.update({"strong mAP": lambda: self.ap, "LID probe": lambda: self.lid,
-                 "apps accuracy": lambda: self.non_en(self.apps),
-                 "POS accuracy": lambda: self.non_en(self.pos) if self.pos is not None else None})
+        table = {_view_name(v): h for v, h in self.hits.items()}
+        table.update({"strong mAP": self.ap, "LID probe": self.lid, "apps accuracy": self.non_en(self.apps),
+                      "POS accuracy": None if self.pos is None else self.non_en(self.pos)})
+        for m in ("weak P@1 centred", "weak P@1 CSLS"):
+            table.setdefault(m, None)
         if measure not in table:
             raise ValueError(f"no per-item outcome for {measure!r}; choose one of: {', '.join(table)}")
-        try:
-            out = table[measure]()
-        except KeyError:
-            out = None
-        if out is None:
+        if table[measure] is None:
             raise ValueError(f"{self.name} was measured without {measure} (pos=False or full=False)")
-        return out
+        return table[measure]
 
     def tidy(self) -> pd.DataFrame:
         """Tidy rows (src, tgt, layer, measure, value, n) for `record.record_results`."""
@@ -98,13 +83,9 @@ class VariantEval:
             rows += [("all", "all", self.layer, "strong_map", float(self.ap.mean()), n),
                      ("all", "all", self.layer, "strong_same_language_bias", self.bias, n),
                      ("all", "all", self.layer, "lid_probe", float(self.lid.mean()), len(self.lid))]
-        for task, res in (("apps", self.apps), ("pos", self.pos)):
-            if res is None:
-                continue
-            for r in res.table.itertuples():
-                rows += [("en", r.lang, self.layer, f"{task}_{m}", float(getattr(r, m)), int(r.n))
-                         for m in ("accuracy", "majority") if pd.notna(getattr(r, m))]
-        return pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value", "n"])
+        tables = [pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value", "n"])]
+        tables += [tidy(res, task, self.layer) for task, res in (("apps", self.apps), ("pos", self.pos)) if res is not None]
+        return pd.concat(tables, ignore_index=True)
 
 
 def _view_name(view: str) -> str:
@@ -128,13 +109,14 @@ class Harness:
             if v < 1:
                 raise ValueError(f"{name} must be positive; got {v}")
         self.layer, self.seed, self.n_fit, self.k, self.also_layer = layer, seed, n_fit, k, also_layer
-        self.texts = parallel_texts(self.langs)
+        sentences = data.eval_items(self.langs, "sentences")
+        self.texts = {lang: sentences[lang] for lang in self.langs}
         self.apps_task = classification_data(self.langs, apps_train, seed)
         # every eval item is encoded once: the sentence items (View I) and the labelled items (the
         # application task) are both subsets of the "all" items, in order
         self.items = data.eval_items(self.langs, "all")
         where = {(k, t): i for i, (k, t) in enumerate(zip(self.items["key"], self.items["en"]))}
-        self.sentence_rows = [where[(k, t)] for k, t in zip(data.eval_items(self.langs)["key"], self.texts["en"])]
+        self.sentence_rows = [where[(k, t)] for k, t in zip(sentences["key"], sentences["en"])]
         self.apps_rows = [i for i, k in enumerate(self.items["key"]) if data.application_of(k)]
         assert self.apps_task["test_texts"]["en"] == [self.items["en"][i] for i in self.apps_rows]
         self.rows = sorted(set(self.sentence_rows) | set(self.apps_rows))  # only these are encoded

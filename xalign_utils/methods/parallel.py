@@ -61,7 +61,12 @@ def tlm_batch(tokenizer, pairs: Sequence[tuple[str, str]], max_len: int, mask_pr
     """A padded, masked TLM batch: input_ids, position_ids, attention_mask, labels (IGNORE = not a target)."""
     if not pairs:
         raise ValueError("tlm_batch got no pairs")
-    rows = [tlm_pair_ids(tokenizer, s, t, max_len) for s, t in pairs]
+    return _masked_batch(tokenizer, [tlm_pair_ids(tokenizer, s, t, max_len) for s, t in pairs], mask_prob, generator)
+
+
+def _masked_batch(tokenizer, rows: Sequence[tuple[list[int], list[int]]], mask_prob: float,
+                  generator: torch.Generator) -> dict:
+    """Pad (token ids, position ids) rows into a batch and mask it as in MLM."""
     width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -182,16 +187,9 @@ def mono_batch(tokenizer, texts: Sequence[str], max_len: int, mask_prob: float, 
     sees the same sentences without their pairing."""
     if not texts:
         raise ValueError("mono_batch got no texts")
+    start = tokenizer.pad_token_id + 1  # XLM-R's first position, as HF derives it
     rows = [tokenizer(t, add_special_tokens=True, truncation=True, max_length=max_len // 2)["input_ids"] for t in texts]
-    width = max(len(r) for r in rows)
-    pad = tokenizer.pad_token_id
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, i in enumerate(rows):
-        ids[r, :len(i)], mask[r, :len(i)] = torch.tensor(i), 1
-    pos = torch.where(mask.bool(), torch.cumsum(mask, 1) + pad, torch.full_like(ids, pad))
-    inputs, labels = mask_tokens(ids, tokenizer, mask_prob, generator)
-    return {"input_ids": inputs, "position_ids": pos, "attention_mask": mask, "labels": labels}
+    return _masked_batch(tokenizer, [(i, list(range(start, start + len(i)))) for i in rows], mask_prob, generator)
 
 
 class TLMBatches:
@@ -278,18 +276,14 @@ def dictionary_links(pairs: Sequence[tuple[str, str, str]], dictionaries: dict[s
 
 def induced_links(encoder, pairs: Sequence[tuple[str, str, str]], layer: int = -1):
     """Per pair: (English words, target words, SimAlign Argmax links between content words) from
-    `encoder`'s own embeddings (no dictionary, no supervision). Each distinct sentence is encoded once."""
-    from .word_alignment import argmax_alignment, split_words, word_vectors
+    `encoder`'s own embeddings (no dictionary, no supervision)."""
+    from .word_alignment import align, split_words
 
-    texts = sorted({t for _, e, x in pairs for t in (e, x)})
-    words = {t: split_words(t) for t in texts}
-    vecs = dict(zip(texts, word_vectors(encoder, [words[t] for t in texts], layer)))
+    src = [split_words(e) for _, e, _ in pairs]
+    tgt = [split_words(x) for _, _, x in pairs]
     content = lambda w: any(c.isalnum() for c in w)
-    out = []
-    for _, e, x in pairs:
-        s, t = words[e], words[x]
-        out.append((s, t, [(i, j) for i, j in argmax_alignment(vecs[e], vecs[x]) if content(s[i]) and content(t[j])]))
-    return out
+    return [(s, t, [(i, j) for i, j in links if content(s[i]) and content(t[j])])
+            for s, t, links in zip(src, tgt, align(encoder, src, tgt, layer))]
 
 
 def _word_index(tokenizer, word_lists, max_len):

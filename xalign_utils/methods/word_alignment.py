@@ -118,13 +118,14 @@ def argmax_alignment(src: np.ndarray, tgt: np.ndarray) -> list[tuple[int, int]]:
 
 def align(encoder: Encoder, src_sentences: Sequence[Sequence[str]], tgt_sentences: Sequence[Sequence[str]],
           layer: int = -1, batch_size: int = 64) -> list[list[tuple[int, int]]]:
-    """Argmax alignments of each pre-split sentence pair (word indices)."""
+    """Argmax alignments of each pre-split sentence pair (word indices). Each distinct sentence is
+    encoded once (an English sentence aligned to several languages repeats)."""
     if len(src_sentences) != len(tgt_sentences):
         raise ValueError(f"align() needs as many target as source sentences; got {len(src_sentences)} and "
                          f"{len(tgt_sentences)}")
-    s_vecs = word_vectors(encoder, src_sentences, layer, batch_size)
-    t_vecs = word_vectors(encoder, tgt_sentences, layer, batch_size)
-    return [argmax_alignment(s, t) for s, t in zip(s_vecs, t_vecs)]
+    distinct = sorted({tuple(s) for s in (*src_sentences, *tgt_sentences)})
+    vecs = dict(zip(distinct, word_vectors(encoder, [list(s) for s in distinct], layer, batch_size)))
+    return [argmax_alignment(vecs[tuple(s)], vecs[tuple(t)]) for s, t in zip(src_sentences, tgt_sentences)]
 
 
 @dataclass(frozen=True)
