@@ -79,3 +79,20 @@ def test_bad_harness_parameters_are_refused():
         Harness(["de", "ru"])
     with pytest.raises(ValueError, match="n_fit must be positive"):
         Harness(LANGS, n_fit=0)
+
+
+def test_non_english_pairs_are_measured_directly_and_a_collapsed_model_gets_chance(tokenizer):
+    from xalign_utils.evaluate import retrieval_hits
+
+    h = Harness(LANGS, n_fit=30, apps_train=150, pos_train_sentences=40, pos_test_sentences=20, non_english=True)
+    assert h.non_english_pairs == [("de", "ru"), ("ru", "de")]
+    enc = tiny(tokenizer, seed=4)
+    v = h.measure(enc, pos=False, full=False)
+    embs = {l: enc.encode(h.texts[l]) for l in ("de", "ru")}
+    direct = retrieval_hits(embs, src="de")["ru"]
+    assert np.allclose(v.hits["cosine non-English"]["de→ru"], direct, atol=1e-6)
+    rows = v.tidy()
+    got = rows[(rows.src == "de") & (rows.tgt == "ru")]
+    assert len(got) == 1 and got.value.iloc[0] == pytest.approx(direct.mean())
+    flat = h.measure(collapsed(tokenizer), pos=False).summary()
+    assert flat["weak P@1 X→Y (no English)"] == pytest.approx(h.chance()["weak P@1 X→Y (no English)"])

@@ -115,3 +115,32 @@ def test_lexical_control_classifies_and_tidy_rows():
     assert set(rows.measure) == {"apps_accuracy", "apps_macro_f1", "apps_gap", "apps_majority"}
     assert list(rows.columns) == ["src", "tgt", "layer", "measure", "value", "n"]
     assert isinstance(rows, pd.DataFrame) and (rows.src == "en").all()
+
+
+def test_finetuning_learns_a_separable_english_task_and_leaves_the_start_unchanged():
+    import torch
+    from transformers import AutoTokenizer
+
+    from xalign_utils.checkpoints import shipped_checkpoint
+    from xalign_utils.models import Encoder, random_init_model
+    from xalign_utils.presets import get_preset
+    from xalign_utils.transfer import finetune_classification
+
+    tok = AutoTokenizer.from_pretrained(shipped_checkpoint("ci"))
+    cfg = get_preset("ci").with_changes(model={"hidden_size": 32, "num_hidden_layers": 1, "intermediate_size": 64})
+    enc = Encoder(random_init_model(cfg, seed=0, tokenizer=tok), tok, name="tiny")
+    before = {k: v.clone() for k, v in enc.model.state_dict().items()}
+    words = [["cell", "sheet", "formula", "column"], ["slide", "presentation", "animation", "master"]]
+    rng = np.random.default_rng(0)
+    train = [(" ".join(rng.choice(words[y], 3)), y) for y in rng.integers(0, 2, 64)]
+    test = [" ".join(w[:3]) for w in words] * 5
+    task = {"labels": ["calc", "impress"], "train_texts": [t for t, _ in train], "train_y": np.array([y for _, y in train]),
+            "test_texts": {"en": test, "xx": ["zzz qqq"] * len(test)}, "test_y": np.array([0, 1] * 5)}
+    tuned, result = finetune_classification(enc, task, steps=60, batch_size=16, lr=3e-3)
+    assert result.accuracy("en") == 1.0
+    assert result.accuracy("xx") == pytest.approx(0.5)  # one input for every item: one prediction, half right
+    assert result.items["en"].mean() == pytest.approx(result.accuracy("en"))
+    assert all(torch.equal(before[k], v) for k, v in enc.model.state_dict().items())
+    assert any(not torch.equal(before[k], v) for k, v in tuned.model.state_dict().items())
+    with pytest.raises(ValueError, match="positive"):
+        finetune_classification(enc, task, steps=0)

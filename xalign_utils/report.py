@@ -77,7 +77,9 @@ class VariantEval:
         for view, h in self.hits.items():
             name = {"cosine": "p_at_1_cosine", "centred": "p_at_1_cosine_centred", "csls": "p_at_1_csls"}.get(view, "p_at_1_cosine")
             layer = int(view.split()[-1]) if view.startswith("cosine layer") else self.layer
-            rows += [("en", lang, layer, name, float(h[lang].mean()), len(h)) for lang in h.columns]
+            for col in h.columns:
+                src, tgt = col.split("→") if "→" in col else ("en", col)
+                rows.append((src, tgt, layer, name, float(h[col].mean()), len(h)))
         if self.ap is not None:
             n = len(self.ap)
             rows += [("all", "all", self.layer, "strong_map", float(self.ap.mean()), n),
@@ -88,19 +90,25 @@ class VariantEval:
         return pd.concat(tables, ignore_index=True)
 
 
+NON_ENGLISH = "cosine non-English"  # the view of X→Y retrieval between two non-English languages
+
+
 def _view_name(view: str) -> str:
-    return {"cosine": "weak P@1", "centred": "weak P@1 centred", "csls": "weak P@1 CSLS"}.get(
-        view, view.replace("cosine layer", "weak P@1, layer"))
+    return {"cosine": "weak P@1", "centred": "weak P@1 centred", "csls": "weak P@1 CSLS",
+            NON_ENGLISH: "weak P@1 X→Y (no English)"}.get(view, view.replace("cosine layer", "weak P@1, layer"))
 
 
 class Harness:
     """Everything a before/after comparison holds fixed; `measure(encoder)` runs it on one model.
     `also_layer`: a second hidden state at which raw cosine weak P@1 is reported too (e.g. the layer
-    the starting model's retrieval is best at, chosen on the `parallel` split before any training)."""
+    the starting model's retrieval is best at, chosen on the `parallel` split before any training).
+    `non_english`: also measure raw cosine X→Y retrieval for every ordered pair of non-English
+    languages (view "cosine non-English", columns "de→ru", ...: does alignment to English carry over
+    to pairs that never met in training?)."""
 
     def __init__(self, langs: Sequence[str], layer: int = -1, seed: int = 0, n_fit: int = 100,
                  apps_train: int = 500, pos_train_sentences: int = 150, pos_test_sentences: int = 60, k: int = 10,
-                 also_layer: int | None = None):
+                 also_layer: int | None = None, non_english: bool = False):
         self.langs = check_languages(langs, "lohelp")
         if "en" not in self.langs or len(self.langs) < 2:
             raise ValueError("the harness retrieves en->X and trains its heads on English; include 'en' and another language")
@@ -109,6 +117,8 @@ class Harness:
             if v < 1:
                 raise ValueError(f"{name} must be positive; got {v}")
         self.layer, self.seed, self.n_fit, self.k, self.also_layer = layer, seed, n_fit, k, also_layer
+        non_en = [l for l in self.langs if l != "en"]
+        self.non_english_pairs = [(a, b) for a in non_en for b in non_en if a != b] if non_english else []
         sentences = data.eval_items(self.langs, "sentences")
         self.texts = {lang: sentences[lang] for lang in self.langs}
         self.apps_task = classification_data(self.langs, apps_train, seed)
@@ -140,6 +150,9 @@ class Harness:
         if self.also_layer is not None:
             other = encoder.layer_index(self.also_layer)
             hits[f"cosine layer {other}"] = retrieval_hits({l: e[other][self._sent] for l, e in stacked.items()}, k=self.k)
+        if self.non_english_pairs:
+            hits[NON_ENGLISH] = pd.DataFrame({f"{a}→{b}": retrieval_hits({a: embs[a], b: embs[b]}, src=a, k=self.k)[b]
+                                              for a, b in self.non_english_pairs})
         strong, lid = {"ap_per_item": None, "same_language_bias": float("nan")}, None
         if full:
             centred = fit_centring(encoder, self.langs, layer, self.n_fit, self.seed).transform(embs)
@@ -164,7 +177,7 @@ class Harness:
 
         n, L = self.n_items, len(self.langs)
         pool = L * n - 1
-        return {"weak P@1": 1 / n, "weak P@1 centred": 1 / n, "weak P@1 CSLS": 1 / n,
+        return {"weak P@1": 1 / n, "weak P@1 centred": 1 / n, "weak P@1 CSLS": 1 / n, "weak P@1 X→Y (no English)": 1 / n,
                 "strong mAP": metrics.chance_average_precision(L - 1, pool),
                 "same-language bias": (n - 1) / pool, "LID probe": 1 / L,
                 "apps accuracy": 1 / len(self.apps_task["labels"]), "POS accuracy": 1 / len(UPOS)}

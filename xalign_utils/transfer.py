@@ -340,3 +340,70 @@ def tidy(result: TransferResult, task: str, layer: int = -1) -> pd.DataFrame:
             if hasattr(r, m) and pd.notna(getattr(r, m)):
                 rows.append(("en", r.lang, layer, f"{task}_{m}", float(getattr(r, m)), int(r.n)))
     return pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value", "n"])
+
+
+# ---------------------------------------------------------------- fine-tuning (the encoder trained too)
+
+class _Classifier(torch.nn.Module):
+    """An encoder with a linear head on its mean-pooled hidden state `layer`."""
+
+    def __init__(self, model, n_classes: int, layer: int):
+        super().__init__()
+        self.model, self.layer = model, layer
+        self.head = torch.nn.Linear(model.config.hidden_size, n_classes)
+
+    def forward(self, ids, mask):
+        hidden = body(self.model)(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[self.layer]
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return self.head((hidden * m).sum(1) / m.sum(1).clamp(min=1.0))
+
+
+def finetune_classification(encoder: Encoder, task: dict, steps: int = 100, batch_size: int = 16, lr: float = 2e-4,
+                            seed: int = 0, layer: int = -1, desc: str = "fine-tuning on English") -> tuple[Encoder, TransferResult]:
+    """Fine-tune a copy of `encoder` **and** a linear head on the English training texts of `task`
+    (`classification_data(...)`), with class-weighted cross-entropy (the frozen-feature head is
+    class-balanced too), then test the fine-tuned classifier zero-shot on every language's test
+    items. Returns the fine-tuned encoder (for measuring what alignment survives) and the transfer
+    result (per-item outcomes, ties counted as expected)."""
+    import copy
+
+    from .train import seed_everything, train_loop
+
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive; got {steps} and {batch_size}")
+    texts, y = task["train_texts"], np.asarray(task["train_y"])
+    n_classes = len(task["labels"])
+    seed_everything(seed)
+    clf = _Classifier(copy.deepcopy(encoder.model), n_classes, encoder.layer_index(layer))
+    counts = np.bincount(y, minlength=n_classes)
+    weight = torch.tensor(np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0), dtype=torch.float32)
+    tok = encoder.tokenizer
+
+    def batches(step: int) -> dict:
+        idx = np.random.default_rng([seed, 31, step]).integers(0, len(texts), batch_size)
+        enc = tok([texts[i] for i in idx], truncation=True, max_length=encoder.max_length, padding=True, return_tensors="pt")
+        return {"ids": enc["input_ids"], "mask": enc["attention_mask"], "y": torch.as_tensor(y[idx])}
+
+    def loss_fn(model, b):
+        return torch.nn.functional.cross_entropy(model(b["ids"], b["mask"]), b["y"], weight=weight.to(b["y"].device))
+
+    train_loop(clf, loss_fn, batches, steps, lr=lr, warmup=max(1, steps // 10), desc=desc, log_every=max(1, steps // 5))
+    clf.eval()
+    test_y = np.asarray(task["test_y"])
+    majority = Counter(y.tolist()).most_common(1)[0][0]
+    rows, items = [], {}
+    with torch.inference_mode():
+        for lang, lang_texts in task["test_texts"].items():
+            scores = []
+            for start in range(0, len(lang_texts), 64):
+                enc = tok(lang_texts[start:start + 64], truncation=True, max_length=encoder.max_length, padding=True,
+                          return_tensors="pt")
+                scores.append(clf(enc["input_ids"], enc["attention_mask"]).float().numpy())
+            s = np.concatenate(scores)
+            correct = expected_correct(s, test_y)
+            rows.append({"lang": lang, "n": len(test_y), "accuracy": float(correct.mean()),
+                         "macro_f1": macro_f1(test_y, s.argmax(1)), "majority": float((test_y == majority).mean())})
+            items[lang] = correct
+    majority_items = pd.DataFrame({lang: (test_y == majority).astype(float) for lang in task["test_texts"]})
+    tuned = Encoder(clf.model.eval(), tok, name=f"{encoder.name} + fine-tuned on English")
+    return tuned, TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items), majority_items)

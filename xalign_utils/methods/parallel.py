@@ -324,11 +324,12 @@ class WordAlignBatches:
     with the pooling specs of every English word (for the regulariser) and of the linked target words."""
 
     def __init__(self, tokenizer, linked: Sequence[tuple[list[str], list[str], list[tuple[int, int]]]],
-                 batch_size: int, max_len: int, seed: int = 0):
+                 batch_size: int, max_len: int, seed: int = 0, all_target_words: bool = False):
         self.examples = [ex for ex in linked if ex[2]]
         if not self.examples:
             raise ValueError("WordAlignBatches: no sentence pair has a word link; check the dictionary or aligner")
         self.tokenizer, self.batch_size, self.max_len, self.seed = tokenizer, batch_size, max_len, seed
+        self.all_target_words = all_target_words  # pool every target word too (the contrastive negatives)
 
     def __call__(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, step])
@@ -336,14 +337,17 @@ class WordAlignBatches:
         s_enc, s_pos = _word_index(self.tokenizer, [c[0] for c in chosen], self.max_len)
         t_enc, t_pos = _word_index(self.tokenizer, [c[1] for c in chosen], self.max_len)
         s_flat, s_slot, s_slots = _pool_spec(s_pos, [list(range(len(c[0]))) for c in chosen], s_enc["input_ids"].shape[1])
-        t_flat, t_slot, t_slots = _pool_spec(t_pos, [sorted({j for _, j in c[2]}) for c in chosen],
-                                             t_enc["input_ids"].shape[1])
+        wanted = [list(range(len(c[1]))) if self.all_target_words else sorted({j for _, j in c[2]}) for c in chosen]
+        t_flat, t_slot, t_slots = _pool_spec(t_pos, wanted, t_enc["input_ids"].shape[1])
         links = [(s_slots[(r, i)], t_slots[(r, j)]) for r, c in enumerate(chosen) for i, j in c[2]
                  if (r, i) in s_slots and (r, j) in t_slots]
         return {"src_ids": s_enc["input_ids"], "src_mask": s_enc["attention_mask"], "src_flat": s_flat,
                 "src_slot": s_slot, "n_src": len(s_slots), "tgt_ids": t_enc["input_ids"],
                 "tgt_mask": t_enc["attention_mask"], "tgt_flat": t_flat, "tgt_slot": t_slot, "n_tgt": len(t_slots),
-                "links": torch.tensor(links, dtype=torch.long).reshape(-1, 2)}
+                "links": torch.tensor(links, dtype=torch.long).reshape(-1, 2),
+                # the lowercased string in each slot (slots are numbered in insertion order)
+                "src_words": [chosen[r][0][i].lower() for r, i in s_slots],
+                "tgt_words": [chosen[r][1][j].lower() for r, j in t_slots]}
 
 
 class WordAlignLoss:
