@@ -28,3 +28,30 @@ def test_transfer_status_every_branch():
     line = transfer_status({"a": "better", "b": "better", "c": "worse"},
                            {"a": ["better", "inconclusive"], "b": ["worse", "better"], "c": ["better", "better"]})
     assert line.startswith("reproduced") and "2 of 4 task comparisons of the 2 alignment-improving" in line
+
+
+@pytest.mark.parametrize("sentence, versus, english, starts", [
+    ("better", "better", "better", "reproduced"),
+    ("better", "better", "inconclusive", "partly reproduced (sentence InfoNCE beats"),
+    ("better", "better", "worse", "partly reproduced (sentence InfoNCE beats"),
+    ("better", "inconclusive", "better", "partly reproduced (English-only SimCSE raises en→X retrieval; sentence InfoNCE gains, but"),
+    ("inconclusive", "worse", "better", "partly reproduced (English-only SimCSE raises en→X retrieval; sentence InfoNCE shows no"),
+    ("better", "worse", "inconclusive", "not reproduced (sentence InfoNCE gains"),
+    ("worse", "worse", "inconclusive", "contradicted"),
+    ("inconclusive", "inconclusive", "worse", "contradicted"),
+    ("inconclusive", "better", "inconclusive", "not reproduced (no contrastive"),
+])
+def test_contrastive_status_every_branch(sentence, versus, english, starts):
+    from xalign_utils.findings import contrastive_status
+
+    line = contrastive_status(sentence, versus, english)
+    assert line.startswith(starts)
+    if english == "worse" and starts.startswith("partly"):
+        assert "lowers" in line
+
+
+def test_contrastive_status_refuses_a_non_verdict():
+    from xalign_utils.findings import contrastive_status
+
+    with pytest.raises(ValueError, match="unknown verdict"):
+        contrastive_status("better", "higher", "better")

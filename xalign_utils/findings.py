@@ -52,3 +52,31 @@ def transfer_status(alignment: Mapping[str, str], transfer: Mapping[str, Sequenc
         return "not reproduced (every alignment gain comes with a transfer gain on every task)"
     return (f"reproduced (transfer gains are less reliable: {n_better} of {len(verdicts)} task comparisons of the "
             f"{len(helped)} alignment-improving method(s) show a gain)")
+
+
+def contrastive_status(sentence_gain: str, versus_other: str, english_only_gain: str) -> str:
+    """"Contrastive objectives give the strongest sentence-level alignment; English-only contrastive
+    learning carries over to other languages". `sentence_gain`: sentence InfoNCE's weak-P@1 verdict
+    against the starting model; `versus_other`: InfoNCE against a non-contrastive parallel objective
+    (distillation) trained with the same data, steps and learning rate; `english_only_gain`: English-only
+    SimCSE's weak-P@1 verdict against the starting model."""
+    for v in (sentence_gain, versus_other, english_only_gain):
+        says(v, "", "", "")  # refuses anything that is not a verdict
+    strongest = sentence_gain == "better" and versus_other == "better"
+    english = english_only_gain == "better"
+    if strongest and english:
+        return "reproduced"
+    if strongest:
+        return ("partly reproduced (sentence InfoNCE beats the starting model and distillation at the same budget; "
+                + says(english_only_gain, "", "English-only SimCSE lowers en→X retrieval",
+                       "English-only SimCSE shows no gain in en→X retrieval that the interval can tell from zero") + ")")
+    if english:
+        first = ("sentence InfoNCE gains, but not more than distillation at the same budget" if sentence_gain == "better"
+                 else "sentence InfoNCE shows no gain over the starting model")
+        return f"partly reproduced (English-only SimCSE raises en→X retrieval; {first})"
+    if sentence_gain == "better":
+        return ("not reproduced (sentence InfoNCE gains, but not more than distillation at the same budget, and "
+                "English-only SimCSE does not raise en→X retrieval)")
+    if "worse" in (sentence_gain, english_only_gain):
+        return "contradicted (a contrastive objective lowers en→X retrieval)"
+    return "not reproduced (no contrastive objective shows a gain the interval can tell from zero)"

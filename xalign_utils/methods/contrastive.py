@@ -179,10 +179,11 @@ def word_contrast_loss(src: torch.Tensor, tgt: torch.Tensor, links: torch.Tensor
     i, j = links[:, 0], links[:, 1]
 
     def one_side(q, cands, pos, words_c):
-        logits = (q @ cands.T) / tau
-        same = torch.tensor([[words_c[c] == words_c[p] and c != p for c in range(len(words_c))] for p in pos.tolist()],
-                            dtype=torch.bool, device=q.device)
-        return F.cross_entropy(logits.masked_fill(same, float("-inf")), pos)
+        vocab: dict[str, int] = {}
+        string = torch.tensor([vocab.setdefault(w, len(vocab)) for w in words_c], device=q.device)
+        slot = torch.arange(len(words_c), device=q.device)
+        same = (string[None, :] == string[pos][:, None]) & (slot[None, :] != pos[:, None])  # same string, not the positive
+        return F.cross_entropy(((q @ cands.T) / tau).masked_fill(same, float("-inf")), pos)
 
     return (one_side(s[i], t, j, tgt_words) + one_side(t[j], s, i, src_words)) / 2
 
