@@ -149,8 +149,12 @@ def test_simcse_needs_dropout_and_gets_it_only_in_training(tokenizer):
     ids = tokenizer(["Open the file."], return_tensors="pt")
     run = lambda: model.roberta(**ids).last_hidden_state
     assert torch.equal(run(), run())  # no dropout: SimCSE's two passes would be identical
-    assert C.set_dropout(model, 0.1) > 0
-    assert not torch.equal(run(), run())
+    model.roberta.encoder.layer[0].attention.self.dropout.p = 0.05  # a module with its own rate
+    before = C.set_dropout(model, 0.1)
+    assert len(before) > 0 and not torch.equal(run(), run())
+    C.restore_dropout(model, before)
+    assert model.roberta.encoder.layer[0].attention.self.dropout.p == 0.05
+    C.set_dropout(model, 0.0)
     pairs = [("de", f"English paragraph number {k}.", f"Deutsch {k}.") for k in range(8)]
     trained, losses = C.train_contrastive(enc, "simcse", pairs, steps=3, batch_size=4, lr=1e-3)
     assert all(m.p == 0.0 for m in trained.model.modules() if isinstance(m, torch.nn.Dropout))

@@ -30,28 +30,32 @@ def test_transfer_status_every_branch():
     assert line.startswith("reproduced") and "2 of 4 task comparisons of the 2 alignment-improving" in line
 
 
-@pytest.mark.parametrize("sentence, versus, english, starts", [
-    ("better", "better", "better", "reproduced"),
-    ("better", "better", "inconclusive", "partly reproduced (sentence InfoNCE beats"),
-    ("better", "better", "worse", "partly reproduced (sentence InfoNCE beats"),
-    ("better", "inconclusive", "better", "partly reproduced (English-only SimCSE raises en→X retrieval; sentence InfoNCE gains, but"),
-    ("inconclusive", "worse", "better", "partly reproduced (English-only SimCSE raises en→X retrieval; sentence InfoNCE shows no"),
-    ("better", "worse", "inconclusive", "not reproduced (sentence InfoNCE gains"),
-    ("worse", "worse", "inconclusive", "contradicted"),
-    ("inconclusive", "inconclusive", "worse", "contradicted"),
-    ("inconclusive", "better", "inconclusive", "not reproduced (no contrastive"),
+@pytest.mark.parametrize("sentence, versus, english, control, starts", [
+    ("better", "better", "better", "better", "reproduced"),
+    ("better", "better", "inconclusive", "better", "partly reproduced (sentence InfoNCE beats"),
+    ("better", "better", "worse", "worse", "partly reproduced (sentence InfoNCE beats"),
+    ("better", "better", "better", "inconclusive", "partly reproduced (sentence InfoNCE beats"),
+    ("better", "inconclusive", "better", "better", "partly reproduced (English-only SimCSE beats the starting model and its"),
+    ("inconclusive", "worse", "better", "better", "partly reproduced (English-only SimCSE beats the starting model and its no-dropout control; sentence InfoNCE shows no"),
+    ("better", "worse", "inconclusive", "better", "not reproduced (sentence InfoNCE gains, but less than distillation"),
+    ("better", "inconclusive", "better", "inconclusive", "not reproduced (sentence InfoNCE gains, but not measurably more than"),
+    ("worse", "worse", "inconclusive", "better", "contradicted"),
+    ("inconclusive", "inconclusive", "worse", "inconclusive", "contradicted"),
+    ("inconclusive", "better", "better", "worse", "not reproduced (no contrastive"),
 ])
-def test_contrastive_status_every_branch(sentence, versus, english, starts):
+def test_contrastive_status_every_branch(sentence, versus, english, control, starts):
     from xalign_utils.findings import contrastive_status
 
-    line = contrastive_status(sentence, versus, english)
+    line = contrastive_status(sentence, versus, english, control)
     assert line.startswith(starts)
     if english == "worse" and starts.startswith("partly"):
         assert "lowers" in line
+    if english == "better" and control != "better" and not starts.startswith(("reproduced", "contradicted", "not reproduced (no")):
+        assert "without dropout positives" in line
 
 
 def test_contrastive_status_refuses_a_non_verdict():
     from xalign_utils.findings import contrastive_status
 
     with pytest.raises(ValueError, match="unknown verdict"):
-        contrastive_status("better", "higher", "better")
+        contrastive_status("better", "higher", "better", "better")

@@ -49,3 +49,14 @@ def test_parallel_data_refuses_bad_parameters_before_training(tmp_path, override
     """The chapter's own checks run in its setup cell, before the base model is loaded or anything trains."""
     with pytest.raises(build.BuildError, match=match):
         build.run("01_parallel_data", overrides, tmp_path)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"negatives": [4, 2]}, r"batch_size and the sweep's negatives must be integers between 2 and \d+"),
+    ({"tau": 0.0}, "lr, tau and word_tau must be positive"),
+    ({"langs": ["en", "de"]}, "at least two other languages"),
+    ({"pooling": "max"}, "pooling must be 'mean' or 'cls'"),
+])
+def test_contrastive_refuses_bad_parameters_before_training(tmp_path, overrides, match):
+    with pytest.raises(build.BuildError, match=match):
+        build.run("02_contrastive", overrides, tmp_path)

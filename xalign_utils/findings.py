@@ -54,29 +54,39 @@ def transfer_status(alignment: Mapping[str, str], transfer: Mapping[str, Sequenc
             f"{len(helped)} alignment-improving method(s) show a gain)")
 
 
-def contrastive_status(sentence_gain: str, versus_other: str, english_only_gain: str) -> str:
+def contrastive_status(sentence_gain: str, versus_other: str, english_only_gain: str,
+                       english_only_vs_control: str) -> str:
     """"Contrastive objectives give the strongest sentence-level alignment; English-only contrastive
     learning carries over to other languages". `sentence_gain`: sentence InfoNCE's weak-P@1 verdict
     against the starting model; `versus_other`: InfoNCE against a non-contrastive parallel objective
     (distillation) trained with the same data, steps and learning rate; `english_only_gain`: English-only
-    SimCSE's weak-P@1 verdict against the starting model."""
-    for v in (sentence_gain, versus_other, english_only_gain):
+    SimCSE's weak-P@1 verdict against the starting model; `english_only_vs_control`: SimCSE against the
+    same training without dropout (identical passes: no positive signal, only paragraphs pushed apart).
+
+    The English-only part counts only when SimCSE beats both the starting model and its no-dropout
+    control, so a gain that any spreading-out of English paragraphs would give does not count."""
+    for v in (sentence_gain, versus_other, english_only_gain, english_only_vs_control):
         says(v, "", "", "")  # refuses anything that is not a verdict
     strongest = sentence_gain == "better" and versus_other == "better"
-    english = english_only_gain == "better"
+    english = english_only_gain == "better" and english_only_vs_control == "better"
+    if english_only_gain != "better":
+        simcse = says(english_only_gain, "", "English-only SimCSE lowers en→X retrieval",
+                      "English-only SimCSE shows no gain in en→X retrieval that the interval can tell from zero")
+    else:
+        simcse = ("English-only SimCSE gains, but " + says(english_only_vs_control, "", "less than",
+                                                           "not measurably more than")
+                  + " the same training without dropout positives")
+    versus = says(versus_other, "more than", "less than", "not measurably more than")
     if strongest and english:
         return "reproduced"
     if strongest:
-        return ("partly reproduced (sentence InfoNCE beats the starting model and distillation at the same budget; "
-                + says(english_only_gain, "", "English-only SimCSE lowers en→X retrieval",
-                       "English-only SimCSE shows no gain in en→X retrieval that the interval can tell from zero") + ")")
+        return f"partly reproduced (sentence InfoNCE beats the starting model and distillation at the same budget; {simcse})"
     if english:
-        first = ("sentence InfoNCE gains, but not more than distillation at the same budget" if sentence_gain == "better"
+        first = (f"sentence InfoNCE gains, but {versus} distillation at the same budget" if sentence_gain == "better"
                  else "sentence InfoNCE shows no gain over the starting model")
-        return f"partly reproduced (English-only SimCSE raises en→X retrieval; {first})"
+        return f"partly reproduced (English-only SimCSE beats the starting model and its no-dropout control; {first})"
     if sentence_gain == "better":
-        return ("not reproduced (sentence InfoNCE gains, but not more than distillation at the same budget, and "
-                "English-only SimCSE does not raise en→X retrieval)")
+        return f"not reproduced (sentence InfoNCE gains, but {versus} distillation at the same budget; {simcse})"
     if "worse" in (sentence_gain, english_only_gain):
         return "contradicted (a contrastive objective lowers en→X retrieval)"
     return "not reproduced (no contrastive objective shows a gain the interval can tell from zero)"

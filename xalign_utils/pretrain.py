@@ -86,6 +86,8 @@ def mlm_loss(model: XLMRobertaForMaskedLM, batch: dict, masked_only: bool = True
         return model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
     hidden = model.roberta(input_ids=batch["input_ids"]).last_hidden_state
     sel = batch["labels"] != IGNORE
+    if not bool(sel.any()):
+        return hidden.sum() * 0.0  # no target in this batch (short inputs): a zero loss, not NaN
     logits = model.lm_head(hidden[sel])
     return F.cross_entropy(logits, batch["labels"][sel])
 

@@ -219,15 +219,23 @@ def check_method(name: str) -> str:
     return name
 
 
-def set_dropout(model: torch.nn.Module, p: float) -> int:
-    """Set every `nn.Dropout` of `model` to probability `p`; returns how many were set."""
+def set_dropout(model: torch.nn.Module, p: float) -> dict[str, float]:
+    """Set every `nn.Dropout` of `model` to probability `p`; returns each module's previous
+    probability (by module name), for `restore_dropout`."""
     if not 0 <= p < 1:
         raise ValueError(f"dropout must be in [0, 1); got {p}")
-    n = 0
-    for m in model.modules():
+    before = {}
+    for name, m in model.named_modules():
         if isinstance(m, torch.nn.Dropout):
-            m.p, n = p, n + 1
-    return n
+            before[name], m.p = m.p, p
+    return before
+
+
+def restore_dropout(model: torch.nn.Module, before: dict[str, float]) -> None:
+    """Put back the probabilities `set_dropout` returned."""
+    for name, m in model.named_modules():
+        if name in before:
+            m.p = before[name]
 
 
 def train_contrastive(encoder, method: str, pairs: Sequence[tuple[str, str, str]], steps: int, batch_size: int = 16,
@@ -239,7 +247,8 @@ def train_contrastive(encoder, method: str, pairs: Sequence[tuple[str, str, str]
 
     `method`: "infonce" (translation pairs `pairs`, with `tau`, `margin`, `queue_size`),
     "word_contrast" (word links `links` from `parallel.dictionary_links` / `induced_links`, `word_tau`),
-    "simcse" (the English side of `pairs` only, dropout `dropout` during training).
+    "simcse" (the English side of `pairs` only, dropout `dropout` during training; with `dropout=0` the
+    two passes are identical and only the push between different paragraphs is left: its control).
     """
     import copy
 
@@ -261,11 +270,10 @@ def train_contrastive(encoder, method: str, pairs: Sequence[tuple[str, str, str]
     else:
         batches = SentencePairBatches(tok, pairs, batch_size, max_len, seed, english_only=method == "simcse")
         loss = SentenceContrastLoss(layer, pooling, tau, margin, queue_size, encoder.hidden_size)
-    if method == "simcse":
-        set_dropout(model, dropout)
+    before = set_dropout(model, dropout) if method == "simcse" else None
     losses = train_loop(model, loss, batches, steps, lr=lr, warmup=max(1, steps // 10),
                         params=list(body(model).parameters()), desc=desc or METHOD_NAMES[method],
                         log_every=max(1, steps // 5))
-    if method == "simcse":
-        set_dropout(model, encoder.config.hidden_dropout_prob)  # back to the starting model's setting
+    if before is not None:
+        restore_dropout(model, before)  # back to the starting model's settings
     return Encoder(model.eval(), tok, name=f"{encoder.name} + {METHOD_NAMES[method]}"), losses
