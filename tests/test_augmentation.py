@@ -32,8 +32,6 @@ def test_code_switching_keeps_word_label_alignment_and_is_deterministic():
     b, lb = A.code_switch_corpus(sents, DICTS, 0.5, seed=3)
     assert a == b and la == lb
     assert [len(s) for s in a] == [len(s) for s in sents]  # one word for one word: tags stay aligned
-    labelled = list(zip(a[0], TAGS))
-    assert [t for _, t in labelled] == TAGS
     c, _ = A.code_switch_corpus(sents * 10, DICTS, 0.5, seed=4)
     assert c != A.code_switch_corpus(sents * 10, DICTS, 0.5, seed=3)[0]  # another seed, other switches
     rate = np.mean([l is not None for ls in A.code_switch_corpus([WORDS] * 400, DICTS, 0.3, seed=0)[1] for l in ls])
@@ -42,9 +40,25 @@ def test_code_switching_keeps_word_label_alignment_and_is_deterministic():
         A.code_switch(WORDS, DICTS, 1.5, np.random.default_rng(0))
 
 
-def test_code_switch_texts_splits_and_joins():
-    out = A.code_switch_texts(["Open the file."], {"de": {"file": ["datei"]}}, 1.0)
-    assert out == ["Open the datei ."]
+def test_code_switch_texts_keeps_everything_between_words():
+    texts = ["Open  the file.", "Save it (Calc)."]
+    assert A.code_switch_texts(texts, {"de": {"file": ["datei"]}}, 0.0) == texts
+    assert A.code_switch_texts(texts, {"de": {"file": ["datei"], "calc": ["kalk"]}}, 1.0) == [
+        "Open  the datei.", "Save it (Kalk)."]
+    protected = A.code_switch_texts(texts, {"de": {"file": ["datei"], "calc": ["kalk"]}}, 1.0,
+                                    protect=lambda w: w == "Calc")
+    assert protected == ["Open  the datei.", "Save it (Calc)."]
+
+
+def test_the_random_stream_does_not_depend_on_p_or_on_entries():
+    # a word's fate depends only on its own draws: adding an entry for one word leaves the others alone
+    words = ["open", "the", "file", "and", "save"] * 20
+    a, la = A.code_switch_corpus([words], {"de": {"file": ["datei"]}}, 0.5, seed=1)
+    b, lb = A.code_switch_corpus([words], {"de": {"file": ["datei"], "open": ["öffnen"]}}, 0.5, seed=1)
+    assert [x for x, w in zip(la[0], words) if w == "file"] == [x for x, w in zip(lb[0], words) if w == "file"]
+    # and a word switched at p is switched at every larger p
+    c, lc = A.code_switch_corpus([words], {"de": {"file": ["datei"]}}, 0.8, seed=1)
+    assert all(y is not None for x, y in zip(la[0], lc[0]) if x is not None)
 
 
 def test_induced_dictionary_and_its_precision_on_a_hand_made_case():
@@ -84,3 +98,26 @@ def test_text_mlm_batches_are_deterministic_and_train_mlm_leaves_the_start_uncha
     assert all(torch.equal(before[k], v) for k, v in enc.model.state_dict().items())
     with pytest.raises(ValueError, match="no full sequence"):
         A.TextMLMBatches(tok, ["short"], max_len=64)
+
+
+def test_switched_pos_sentences_keep_one_feature_and_one_tag_per_word():
+    """Through the POS feature extractor: a translation that the tokenizer cuts into several pieces
+    still gives one feature per word, with the original word's tag."""
+    from transformers import AutoTokenizer
+
+    from xalign_utils import data
+    from xalign_utils.checkpoints import shipped_checkpoint
+    from xalign_utils.models import Encoder, random_init_model
+    from xalign_utils.presets import get_preset
+    from xalign_utils.transfer import UPOS, word_features
+
+    tok = AutoTokenizer.from_pretrained(shipped_checkpoint("ci"))
+    cfg = get_preset("ci").with_changes(model={"hidden_size": 32, "num_hidden_layers": 1, "intermediate_size": 64})
+    enc = Encoder(random_init_model(cfg, seed=0, tokenizer=tok), tok, name="tiny")
+    hindi = {"hi": {"file": ["फ़ाइलप्रबंधक"], "open": ["खोलना"]}}
+    assert len(tok("फ़ाइलप्रबंधक", add_special_tokens=False)["input_ids"]) > 1  # several pieces
+    words, _ = A.code_switch(WORDS, hindi, 1.0, np.random.default_rng(0))
+    sent = data.Sentence("s1", tuple(words), tuple(TAGS))
+    feats, tags, sent_of, dropped = word_features(enc, [sent], layer=-1)
+    assert len(feats) == len(WORDS) and dropped == 0
+    assert [UPOS[t] for t in tags] == TAGS and words[2] == "फ़ाइलप्रबंधक"

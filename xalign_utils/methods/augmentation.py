@@ -20,7 +20,7 @@ Dictionary induction
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -33,23 +33,27 @@ def _content(word: str) -> bool:
 
 
 def code_switch(words: Sequence[str], dictionaries: Mapping[str, Dictionary], p: float,
-                rng: np.random.Generator) -> tuple[list[str], list[str | None]]:
+                rng: np.random.Generator, protect: Callable[[str], bool] | None = None) -> tuple[list[str], list[str | None]]:
     """`words` with each word that has a dictionary entry replaced, with probability `p`, by a
-    translation (see the module docstring). Returns (new words, the language each word was switched
-    to or None). The output has exactly as many words as the input."""
+    translation (see the module docstring). Words for which `protect(word)` is true are never
+    replaced (e.g. product names that carry a task's label). Returns (new words, the language each
+    word was switched to or None). The output has exactly as many words as the input.
+
+    Three uniform numbers are drawn for every word whatever happens to it, so the random stream, and
+    with it the fate of every other word, does not depend on `p` or on which words have entries."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"the switching probability p must be in [0, 1]; got {p}")
     langs = sorted(dictionaries)
     out, switched = [], []
     for w in words:
+        u, r_lang, r_word = rng.random(3)
         key = w.lower()
-        options = [l for l in langs if dictionaries[l].get(key)] if _content(w) else []
-        # one draw per word whatever happens, so a sentence's outcome does not shift with p's effect on others
-        u = rng.random()
-        if options and p > 0 and u < p:
-            lang = options[rng.integers(len(options))]
+        ok = _content(w) and not (protect is not None and protect(w))
+        options = [l for l in langs if dictionaries[l].get(key)] if ok else []
+        if options and u < p:
+            lang = options[int(r_lang * len(options))]
             choices = sorted(dictionaries[lang][key])
-            new = choices[rng.integers(len(choices))]
+            new = choices[int(r_word * len(choices))]
             if w[:1].isupper():
                 new = new[:1].upper() + new[1:]
             out.append(new)
@@ -61,19 +65,32 @@ def code_switch(words: Sequence[str], dictionaries: Mapping[str, Dictionary], p:
 
 
 def code_switch_corpus(sentences: Sequence[Sequence[str]], dictionaries: Mapping[str, Dictionary], p: float,
-                       seed: int = 0) -> tuple[list[list[str]], list[list[str | None]]]:
+                       seed: int = 0, protect: Callable[[str], bool] | None = None
+                       ) -> tuple[list[list[str]], list[list[str | None]]]:
     """`code_switch` on every sentence with one seeded generator: deterministic for a seed."""
     rng = np.random.default_rng([seed, 41])
-    pairs = [code_switch(s, dictionaries, p, rng) for s in sentences]
+    pairs = [code_switch(s, dictionaries, p, rng, protect) for s in sentences]
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
-def code_switch_texts(texts: Sequence[str], dictionaries: Mapping[str, Dictionary], p: float, seed: int = 0) -> list[str]:
-    """Running texts, split into words (`word_alignment.split_words`), code-switched and joined with spaces."""
+def code_switch_texts(texts: Sequence[str], dictionaries: Mapping[str, Dictionary], p: float, seed: int = 0,
+                      protect: Callable[[str], bool] | None = None) -> list[str]:
+    """Running texts code-switched word by word (words as `word_alignment.split_words` finds them);
+    everything between the words (spacing, punctuation) is kept as it was, so p = 0 returns the texts
+    unchanged."""
     from .word_alignment import split_words
 
-    switched, _ = code_switch_corpus([split_words(t) for t in texts], dictionaries, p, seed)
-    return [" ".join(ws) for ws in switched]
+    split = [split_words(t) for t in texts]
+    switched, langs = code_switch_corpus(split, dictionaries, p, seed, protect)
+    out = []
+    for text, words, new, by in zip(texts, split, switched, langs):
+        pieces, pos = [], 0
+        for w, n, lang in zip(words, new, by):
+            start = text.index(w, pos)
+            pieces.append(text[pos:start] + (n if lang else w))
+            pos = start + len(w)
+        out.append("".join(pieces) + text[pos:])
+    return out
 
 
 def vendored_dictionaries(langs: Sequence[str]) -> dict[str, dict[str, list[str]]]:
