@@ -59,3 +59,31 @@ def test_contrastive_status_refuses_a_non_verdict():
 
     with pytest.raises(ValueError, match="unknown verdict"):
         contrastive_status("better", "higher", "better", "better")
+
+
+@pytest.mark.parametrize("tasks, starts", [
+    ({"apps": "better", "POS": "better"}, "reproduced"),
+    ({"apps": "inconclusive", "POS": "better"}, "partly reproduced (code-switched task data helps POS;"),
+    ({"apps": "worse", "POS": "better"}, "mixed (code-switched task data helps POS and hurts apps)"),
+    ({"apps": "worse", "POS": "inconclusive"}, "contradicted"),
+    ({"apps": "inconclusive", "POS": "inconclusive"}, "not reproduced"),
+])
+def test_augmentation_status_every_branch(tasks, starts):
+    from xalign_utils.findings import augmentation_status
+
+    assert augmentation_status(tasks).startswith(starts)
+
+
+@pytest.mark.parametrize("ref, plain, vs_ref, starts", [
+    ({"POS": "better"}, {"POS": "better"}, {"POS": "inconclusive"}, "reproduced on POS"),
+    ({"POS": "inconclusive"}, {"POS": "better"}, {"POS": "better"}, "reproduced on POS"),
+    ({"POS": "better", "p1": "better"}, {"POS": "better", "p1": "inconclusive"}, {"POS": "better", "p1": "worse"},
+     "partly reproduced (on POS code-switched MLM beats plain MLM and is not below TLM; on p1 TLM gains"),
+    ({"p1": "better"}, {"p1": "inconclusive"}, {"p1": "worse"}, "not reproduced (on p1 TLM gains"),
+    ({"p1": "inconclusive"}, {"p1": "better"}, {"p1": "inconclusive"}, "cannot be decided here"),
+    ({"p1": "better"}, {"p1": "better"}, {"p1": "worse"}, "not reproduced (on p1"),
+])
+def test_stand_in_status_every_branch(ref, plain, vs_ref, starts):
+    from xalign_utils.findings import stand_in_status
+
+    assert stand_in_status(ref, plain, vs_ref).startswith(starts)

@@ -60,3 +60,12 @@ def test_parallel_data_refuses_bad_parameters_before_training(tmp_path, override
 def test_contrastive_refuses_bad_parameters_before_training(tmp_path, overrides, match):
     with pytest.raises(build.BuildError, match=match):
         build.run("02_contrastive", overrides, tmp_path)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"p": 1.5}, r"p and the values of p_sweep must be in \(0, 1\]"),
+    ({"mlm_steps": 0}, "mlm_steps must be a positive integer"),
+])
+def test_augmentation_refuses_bad_parameters_before_training(tmp_path, overrides, match):
+    with pytest.raises(build.BuildError, match=match):
+        build.run("04_augmentation", overrides, tmp_path)

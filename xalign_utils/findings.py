@@ -90,3 +90,48 @@ def contrastive_status(sentence_gain: str, versus_other: str, english_only_gain:
     if "worse" in (sentence_gain, english_only_gain):
         return "contradicted (a contrastive objective lowers en→X retrieval)"
     return "not reproduced (no contrastive objective shows a gain the interval can tell from zero)"
+
+
+def augmentation_status(tasks: Mapping[str, str]) -> str:
+    """"Code-switching augmentation with dictionaries improves transfer cheaply". `tasks`: for each
+    transfer task, the verdict of the head trained on code-switched English data against the head
+    trained on plain English data (zero-shot, non-English test items)."""
+    for v in tasks.values():
+        says(v, "", "", "")
+    better = [t for t, v in tasks.items() if v == "better"]
+    worse = [t for t, v in tasks.items() if v == "worse"]
+    if better and worse:
+        return f"mixed (code-switched task data helps {', '.join(better)} and hurts {', '.join(worse)})"
+    if better and len(better) == len(tasks):
+        return "reproduced"
+    if better:
+        return f"partly reproduced (code-switched task data helps {', '.join(better)}; the other tasks show no change)"
+    if worse:
+        return f"contradicted (code-switched task data lowers {', '.join(worse)})"
+    return "not reproduced (no transfer change the interval can tell from zero)"
+
+
+def stand_in_status(reference_gain: Mapping[str, str], versus_plain: Mapping[str, str],
+                    versus_reference: Mapping[str, str]) -> str:
+    """"Dictionaries can partly stand in for parallel data". Per measure (weak P@1 and the transfer
+    tasks): `reference_gain`, the parallel-data reference's (TLM's) verdict against the starting
+    model; `versus_plain`, code-switched MLM against plain MLM on the same text (is it the
+    dictionary?); `versus_reference`, code-switched MLM against the reference.
+
+    A measure supports the finding when code-switched MLM beats plain MLM and is not below the
+    reference; it can only be decided where the reference itself moves or code-switched MLM beats it."""
+    for table in (reference_gain, versus_plain, versus_reference):
+        for v in table.values():
+            says(v, "", "", "")
+    support = [m for m in versus_plain if versus_plain[m] == "better" and versus_reference.get(m) != "worse"]
+    decidable = [m for m in support if reference_gain.get(m) == "better" or versus_reference.get(m) == "better"]
+    against = [m for m in versus_plain if reference_gain.get(m) == "better" and m not in support]
+    lag = "code-switched MLM does not beat plain MLM or stays below TLM"
+    if decidable and not against:
+        return f"reproduced on {', '.join(decidable)} (code-switched MLM beats plain MLM and is not below TLM)"
+    if decidable:
+        return (f"partly reproduced (on {', '.join(decidable)} code-switched MLM beats plain MLM and is not below TLM; "
+                f"on {', '.join(against)} TLM gains and {lag})")
+    if against:
+        return f"not reproduced (on {', '.join(against)} TLM gains and {lag})"
+    return "cannot be decided here (neither TLM nor code-switched MLM moves a measure beyond plain MLM)"
