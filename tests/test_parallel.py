@@ -295,7 +295,7 @@ def test_the_regulariser_reads_english_words_only(tokenizer):
     total = float(loss_fn(enc.model.eval(), batch).detach())
     loss_fn.reg = 0.0
     align_only = float(loss_fn(enc.model, batch).detach())
-    src = loss_fn._words(enc.model, batch["src_ids"], batch["src_mask"], batch["src_flat"], batch["src_slot"], 3)
-    src0 = loss_fn._words(frozen, batch["src_ids"], batch["src_mask"], batch["src_flat"], batch["src_slot"], 3)
+    src = P.side_words(enc.model, batch, "src", loss_fn.layer)
+    src0 = P.side_words(frozen, batch, "src", loss_fn.layer)
     drift = float(((src - src0) ** 2).sum())
     assert drift > 1e-3 and total - align_only == pytest.approx(drift, rel=1e-4)

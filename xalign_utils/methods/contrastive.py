@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import body
-from .parallel import WordAlignBatches, mean_pool, pool_words
+from .parallel import WordAlignBatches, mean_pool, side_words
 
 
 # ---------------------------------------------------------------- the loss
@@ -195,13 +195,8 @@ class WordContrastLoss:
     def __init__(self, layer: int = -1, tau: float = 0.1):
         self.layer, self.tau = layer, tau
 
-    def _words(self, model, ids, mask, flat, slot, n):
-        hidden = body(model)(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[self.layer]
-        return pool_words(hidden, flat, slot, n)
-
     def __call__(self, model, batch: dict) -> torch.Tensor:
-        src = self._words(model, batch["src_ids"], batch["src_mask"], batch["src_flat"], batch["src_slot"], batch["n_src"])
-        tgt = self._words(model, batch["tgt_ids"], batch["tgt_mask"], batch["tgt_flat"], batch["tgt_slot"], batch["n_tgt"])
+        src, tgt = side_words(model, batch, "src", self.layer), side_words(model, batch, "tgt", self.layer)
         if len(batch["links"]) == 0:
             return src.sum() * 0.0
         return word_contrast_loss(src, tgt, batch["links"], batch["src_words"], batch["tgt_words"], self.tau)

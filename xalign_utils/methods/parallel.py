@@ -350,6 +350,14 @@ class WordAlignBatches:
                 "tgt_words": [chosen[r][1][j].lower() for r, j in t_slots]}
 
 
+def side_words(model, batch: dict, side: str, layer: int) -> torch.Tensor:
+    """(n words, d): the pooled words of one side ("src" or "tgt") of a `WordAlignBatches` batch at
+    hidden state `layer`, differentiable."""
+    hidden = body(model)(input_ids=batch[f"{side}_ids"], attention_mask=batch[f"{side}_mask"],
+                         output_hidden_states=True).hidden_states[layer]
+    return pool_words(hidden, batch[f"{side}_flat"], batch[f"{side}_slot"], batch[f"n_{side}"])
+
+
 class WordAlignLoss:
     """loss_fn(model, batch) of Cao et al. at hidden state `layer`, with `frozen` (the starting model,
     never updated) for the regulariser on English words."""
@@ -359,16 +367,10 @@ class WordAlignLoss:
         for p in self.frozen.parameters():
             p.requires_grad_(False)
 
-    def _words(self, model, ids, mask, flat, slot, n):
-        hidden = body(model)(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[self.layer]
-        return pool_words(hidden, flat, slot, n)
-
     def __call__(self, model, batch: dict) -> torch.Tensor:
-        src = self._words(model, batch["src_ids"], batch["src_mask"], batch["src_flat"], batch["src_slot"], batch["n_src"])
-        tgt = self._words(model, batch["tgt_ids"], batch["tgt_mask"], batch["tgt_flat"], batch["tgt_slot"], batch["n_tgt"])
+        src, tgt = side_words(model, batch, "src", self.layer), side_words(model, batch, "tgt", self.layer)
         with torch.no_grad():
-            src0 = self._words(self.frozen, batch["src_ids"], batch["src_mask"], batch["src_flat"], batch["src_slot"],
-                               batch["n_src"])
+            src0 = side_words(self.frozen, batch, "src", self.layer)
         links = batch["links"]
         if len(links) == 0:
             return src.sum() * 0.0
