@@ -4,6 +4,7 @@
     xalign run 00_measuring_alignment -p langs '["en","fi","tr"]' -p seed 1
     xalign check --preset ci [--update]       compare metrics with tests/reference/<preset>/
     xalign pretrain --preset ci               train the base model, write checkpoints/ci/
+    xalign pretrain --preset ci --decoder     train the small causal-LM decoder, write checkpoints/ci-decoder/
     xalign data                               list the vendored data sets, licences, splits
     xalign bench                              run the benchmarks in benchmarks/
 """
@@ -40,10 +41,11 @@ def _pretrain(args) -> int:
     if args.steps:
         changes["train"]["steps"] = args.steps
     preset = preset.with_changes(**changes)
-    out = Path(args.out) if args.out else shipped_checkpoint(preset, args.seed)
+    arch = "decoder" if args.decoder else "encoder"
+    out = Path(args.out) if args.out else shipped_checkpoint(preset, args.seed, arch)
     resume = out.parent / f".resume-{out.name}"
     resume.mkdir(parents=True, exist_ok=True)
-    atomic_dir(out, lambda tmp: pretrain(preset, args.seed, tmp, resume_dir=resume))
+    atomic_dir(out, lambda tmp: pretrain(preset, args.seed, tmp, resume_dir=resume, arch=arch))
     if resume.exists() and not any(resume.iterdir()):
         resume.rmdir()
     print(f"wrote {out}")
@@ -123,6 +125,8 @@ def main(argv=None) -> int:
                    help="pretraining corpus variant (disjoint: each page in one language only)")
     p.add_argument("--set", action="append", metavar="GROUP.FIELD=VALUE",
                    help="change a config field, e.g. --set model.hidden_size=96 (repeatable)")
+    p.add_argument("--decoder", action="store_true",
+                   help="train the Llama-shaped causal-LM decoder instead (default out: checkpoints/<preset>-decoder/)")
     p.add_argument("--out", default=None, help="output directory (default: checkpoints/<preset>/)")
     p.set_defaults(func=_pretrain)
     p = sub.add_parser("probe", help="train / measure candidate pretraining recipes at equal compute")

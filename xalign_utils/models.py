@@ -1,4 +1,4 @@
-"""Models: preset encoder configs, the random-init control, hub/local loading, and `Encoder.encode`.
+"""Models: preset encoder (and decoder) configs, the random-init controls, hub/local loading, and `Encoder.encode`.
 
 Introduced in notebook 00_measuring_alignment. An `Encoder` bundles a model with its tokenizer and
 embeds texts the way sentence-transformers does (`encoder.encode(texts, layer=, pooling=)`), so
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaForMaskedLM
+from transformers import (AutoModel, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM,
+                          PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaForMaskedLM)
 from transformers.utils import logging as hf_logging
 
 from .presets import ModelConfig, Preset, get_preset
@@ -40,8 +41,30 @@ def encoder_config(model: ModelConfig, tokenizer: PreTrainedTokenizerBase | None
     )
 
 
+def decoder_config(model: ModelConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> LlamaConfig:
+    """Llama-shaped causal-LM config of a preset's `ModelConfig` (the decoder of `pretrain(arch="decoder")`):
+    the same width, depth, heads (as many key/value heads) and MLP size as the encoder, positions up to
+    `max_len` (rotary), tied input/output embeddings, the preset's dropout on attention (Llama has no
+    other dropout), and eager attention (the same float32 sums on CPU and GPU)."""
+    vocab = len(tokenizer) if tokenizer is not None else model.vocab_size
+    pad = tokenizer.pad_token_id if tokenizer is not None else 1
+    return LlamaConfig(
+        vocab_size=vocab, hidden_size=model.hidden_size, num_hidden_layers=model.num_hidden_layers,
+        num_attention_heads=model.num_attention_heads, num_key_value_heads=model.num_attention_heads,
+        intermediate_size=model.intermediate_size, max_position_embeddings=model.max_len,
+        attention_dropout=model.dropout, tie_word_embeddings=True, bos_token_id=0, pad_token_id=pad, eos_token_id=2,
+        attn_implementation="eager",
+    )
+
+
+def is_decoder(model) -> bool:
+    """A causal LM (its positions start at 0, no padding offset as XLM-R's)."""
+    return isinstance(model, LlamaForCausalLM) or type(model).__name__.endswith("ForCausalLM")
+
+
 def body(model):
-    """The transformer body of an MLM/encoder model (hidden states without the LM head)."""
+    """The transformer body of an MLM/encoder model or a causal LM (hidden states without the LM head:
+    the `LlamaModel` of a `LlamaForCausalLM`)."""
     return getattr(model, "roberta", None) or getattr(model, "base_model", model)
 
 
@@ -73,6 +96,9 @@ class Encoder:
 
     @property
     def max_length(self) -> int:
+        """Tokens per text: XLM-R's positions start after the padding index (2 fewer); a decoder's do not."""
+        if is_decoder(self.model):
+            return min(self.model.config.max_position_embeddings, 512)
         return min(getattr(self.model.config, "max_position_embeddings", 514) - 2, 512)
 
     def layer_index(self, layer: int) -> int:
@@ -135,12 +161,43 @@ class Encoder:
         return out if layers is None else out[0]
 
 
+class PerLanguage:
+    """One `Encoder` per language (e.g. the base with that language's adapter merged in, MAD-X style):
+    `Harness.measure` encodes each language's texts with its own encoder. All must share a shape."""
+
+    def __init__(self, encoders: dict, name: str = "per-language model"):
+        if not encoders:
+            raise ValueError("PerLanguage needs at least one encoder")
+        shapes = {(e.num_layers, e.hidden_size) for e in encoders.values()}
+        if len(shapes) > 1:
+            raise ValueError(f"the per-language encoders differ in shape: {sorted(shapes)}")
+        self.encoders, self.name = dict(encoders), name
+        first = next(iter(self.encoders.values()))
+        self.num_layers, self.hidden_size, self.layer_index = first.num_layers, first.hidden_size, first.layer_index
+
+    def __repr__(self) -> str:
+        return f"PerLanguage({self.name!r}, {', '.join(self.encoders)})"
+
+    def __getitem__(self, lang: str) -> Encoder:
+        if lang not in self.encoders:
+            raise KeyError(f"{self.name} has no encoder for {lang!r}; it has: {', '.join(self.encoders)}")
+        return self.encoders[lang]
+
+
 def random_init_model(preset: str | Preset = "ci", seed: int = 0, tokenizer=None) -> XLMRobertaForMaskedLM:
     """The control: an untrained model with the preset's shape (and the shared tokenizer's vocabulary)."""
     p = get_preset(preset)
     torch.manual_seed(seed)
     model = XLMRobertaForMaskedLM(encoder_config(p.model, tokenizer))
     return model.eval()
+
+
+def random_init_decoder(preset: str | Preset = "ci", seed: int = 0, tokenizer=None) -> LlamaForCausalLM:
+    """The decoder's control: an untrained `LlamaForCausalLM` of the preset's shape (pass the decoder's
+    tokenizer, `pretrain.decoder_tokenizer`, for its vocabulary), torch seed `seed`; eval mode."""
+    p = get_preset(preset)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(decoder_config(p.model, tokenizer)).eval()
 
 
 def random_init_like(encoder: Encoder, seed: int = 0) -> Encoder:
@@ -178,8 +235,11 @@ def check_model_name(name: str) -> None:
                                  "access or pass a local model directory")
 
 
-def load_model(name_or_path: str | Path, mlm: bool = False, device: str = "cpu") -> Encoder:
-    """`Encoder` from a local HF directory or, when online, a hub name; eval mode.
+def load_model(name_or_path: str | Path, mlm: bool = False, device: str = "cpu", clm: bool = False,
+               **model_kwargs) -> Encoder:
+    """`Encoder` from a local HF directory or, when online, a hub name; eval mode. `mlm` keeps an
+    XLM-R MLM head, `clm` loads a causal LM with its head (`AutoModelForCausalLM`); `model_kwargs`
+    go to `from_pretrained` (e.g. `attn_implementation="eager"`).
 
     Offline (`HF_HUB_OFFLINE=1`, as in CI) a hub name that is not in the local HF cache gets a
     one-line error naming the fix.
@@ -191,8 +251,8 @@ def load_model(name_or_path: str | Path, mlm: bool = False, device: str = "cpu")
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
     try:
         tok = AutoTokenizer.from_pretrained(str(name_or_path), local_files_only=offline or local)
-        cls = XLMRobertaForMaskedLM if mlm else AutoModel
-        model = cls.from_pretrained(str(name_or_path), local_files_only=offline or local)
+        cls = AutoModelForCausalLM if clm else XLMRobertaForMaskedLM if mlm else AutoModel
+        model = cls.from_pretrained(str(name_or_path), local_files_only=offline or local, **model_kwargs)
     except OSError as e:
         if local:
             raise ModelLoadError(f"{name_or_path} is not a loadable HF model directory ({e.__class__.__name__})") from None
