@@ -87,3 +87,55 @@ def test_stand_in_status_every_branch(ref, plain, vs_ref, starts):
     from xalign_utils.findings import stand_in_status
 
     assert stand_in_status(ref, plain, vs_ref).startswith(starts)
+
+
+@pytest.mark.parametrize("full, gain, centred, vs_full, strong, starts", [
+    ("better", {"rank 1": "better", "rank 4": "better"}, {"rank 1": "better", "rank 4": "better"},
+     {"rank 1": "worse", "rank 4": "inconclusive"}, {"rank 1": "worse", "rank 4": "inconclusive"},
+     "reproduced (rank 4: 2.0 %"),
+    ("inconclusive", {"rank 1": "better", "rank 4": "better"}, {"rank 1": "better", "rank 4": "better"},
+     {"rank 1": "better", "rank 4": "better"}, {"rank 1": "better", "rank 4": "better"}, "reproduced (rank 1: 0.5 %"),
+    ("better", {"rank 1": "better", "rank 4": "better"}, {"rank 1": "inconclusive", "rank 4": "better"},
+     {"rank 1": "inconclusive", "rank 4": "inconclusive"}, {"rank 1": "worse", "rank 4": "worse"},
+     "partly reproduced (rank 4, 2.0 % of the trained parameters, is level with full fine-tuning on weak"),
+    ("better", {"rank 1": "better", "rank 4": "inconclusive"}, {"rank 1": "better", "rank 4": "better"},
+     {"rank 1": "worse", "rank 4": "worse"}, {"rank 1": "worse", "rank 4": "worse"}, "partly reproduced (LoRA gains, rank 1,"),
+    ("better", {"rank 1": "better", "rank 4": "inconclusive"}, {"rank 1": "inconclusive", "rank 4": "inconclusive"},
+     {"rank 1": "worse", "rank 4": "worse"}, {"rank 1": "worse", "rank 4": "worse"}, "not reproduced (LoRA's raw gains, rank 1,"),
+    ("better", {"rank 1": "worse", "rank 4": "inconclusive"}, {"rank 1": "worse", "rank 4": "inconclusive"},
+     {"rank 1": "worse", "rank 4": "worse"}, {"rank 1": "worse", "rank 4": "worse"}, "not reproduced (full fine-tuning gains"),
+    ("inconclusive", {"rank 1": "inconclusive"}, {"rank 1": "inconclusive"}, {"rank 1": "inconclusive"},
+     {"rank 1": "inconclusive"}, "cannot be decided"),
+])
+def test_adapter_status_every_branch(full, gain, centred, vs_full, strong, starts):
+    from xalign_utils.findings import adapter_status
+
+    out = adapter_status(full, gain, centred, vs_full, strong, {"rank 1": 0.005, "rank 4": 0.02})
+    assert out.startswith(starts), out
+    if full != "better" and starts.startswith("reproduced"):
+        assert "full fine-tuning itself shows no gain" in out
+
+
+@pytest.mark.parametrize("learned, transfers, task_only, full, identity, starts", [
+    ({"POS": False, "apps": False}, {}, {}, {}, "inconclusive", "cannot be decided here (no fine-tuned"),
+    ({"POS": True, "apps": False}, {"POS": False}, {"POS": "better"}, {}, "inconclusive",
+     "cannot be decided here (POS learned on English, but no route beats the majority class zero-shot)"),
+    ({"POS": True, "apps": False}, {"POS": True}, {"POS": "better", "apps": "worse"}, {"POS": "inconclusive"},
+     "inconclusive", "reproduced on POS (better than the task adapter alone, not below full fine-tuning on POS"),
+    ({"apps": True}, {"apps": True}, {"apps": "better"}, {}, "inconclusive",
+     "reproduced on apps (better than the task adapter alone; language identity is kept)"),
+    ({"POS": True, "apps": True}, {"POS": True, "apps": True}, {"POS": "better", "apps": "inconclusive"},
+     {"POS": "worse", "apps": "better"}, "inconclusive",
+     "not reproduced (swapping language adapters transfers POS worse than full fine-tuning;"),
+    ({"POS": True}, {"POS": True}, {"POS": "better"}, {"POS": "better"}, "better",
+     "partly reproduced (better transfer on POS, but the language adapters remove"),
+    ({"POS": True}, {"POS": True}, {"POS": "inconclusive"}, {"POS": "inconclusive"}, "worse",
+     "not reproduced (no transfer difference the interval can tell from zero; language identity is kept (more"),
+])
+def test_modular_status_every_branch(learned, transfers, task_only, full, identity, starts):
+    from xalign_utils.findings import modular_status
+
+    out = modular_status(learned, transfers, task_only, full, identity)
+    assert out.startswith(starts), out
+    with pytest.raises(ValueError, match="unknown verdict"):
+        modular_status(learned, transfers, {"POS": "yes"}, full, identity)

@@ -69,3 +69,13 @@ def test_contrastive_refuses_bad_parameters_before_training(tmp_path, overrides,
 def test_augmentation_refuses_bad_parameters_before_training(tmp_path, overrides, match):
     with pytest.raises(build.BuildError, match=match):
         build.run("04_augmentation", overrides, tmp_path)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"ranks": [4, 0]}, "ranks must be a non-empty increasing list of positive integers"),
+    ({"lang_steps": -1}, "lang_steps must be a positive integer"),
+    ({"langs": ["en", "xx"]}, "xx"),
+])
+def test_adapters_refuse_bad_parameters_before_training(tmp_path, overrides, match):
+    with pytest.raises(build.BuildError, match=match):
+        build.run("03_adapters", overrides, tmp_path)

@@ -96,3 +96,24 @@ def test_non_english_pairs_are_measured_directly_and_a_collapsed_model_gets_chan
     assert len(got) == 1 and got.value.iloc[0] == pytest.approx(direct.mean())
     flat = h.measure(collapsed(tokenizer), pos=False).summary()
     assert flat["weak P@1 X→Y (no English)"] == pytest.approx(h.chance()["weak P@1 X→Y (no English)"])
+
+
+def test_per_language_encoders_route_each_language_through_its_own_model(harness, tokenizer):
+    """PerLanguage (MAD-X-style: one encoder per language): the same encoder for every language gives
+    the plain encoder's numbers; one collapsed encoder per language scores chance; and the texts of a
+    language really go through that language's encoder (a collapsed English encoder alone kills every
+    en->X retrieval and the English-trained heads)."""
+    from xalign_utils.models import PerLanguage
+
+    enc = tiny(tokenizer, seed=2)
+    plain = harness.measure(enc)
+    same = harness.measure(PerLanguage({l: enc for l in LANGS}, "same everywhere"))
+    for m in ("weak P@1", "weak P@1 centred", "weak P@1 CSLS", "strong mAP", "LID probe", "apps accuracy", "POS accuracy"):
+        assert same.summary()[m] == pytest.approx(plain.summary()[m], abs=1e-9), m
+    dead = harness.measure(PerLanguage({l: collapsed(tokenizer) for l in LANGS}, "collapsed"))
+    chance = harness.chance()
+    for m in ("weak P@1", "weak P@1 centred", "strong mAP", "LID probe", "apps accuracy", "POS accuracy"):
+        assert dead.summary()[m] == pytest.approx(chance[m], rel=1e-6), m
+    mixed = harness.measure(PerLanguage({"en": collapsed(tokenizer), "de": enc, "ru": enc}, "dead English"), pos=False)
+    assert mixed.summary()["weak P@1"] == pytest.approx(chance["weak P@1"], rel=1e-6)
+    assert mixed.summary()["apps accuracy"] == pytest.approx(1 / len(harness.apps_task["labels"]))

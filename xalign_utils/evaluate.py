@@ -64,14 +64,19 @@ def embed_parallel(encoder: Encoder, langs: Sequence[str], source: str = "lohelp
 
 
 def fit_centring(encoder: Encoder, langs: Sequence[str], layer: int | str = "all", n_fit: int = 2000,
-                 seed: int = 0, pooling: str = "mean") -> LanguageCentering | list[LanguageCentering]:
+                 seed: int = 0, pooling: str = "mean", only: Sequence[str] | None = None
+                 ) -> LanguageCentering | list[LanguageCentering]:
     """Language centring fitted inductively: each language's mean over `n_fit` random `pretrain`
-    paragraphs (never eval rows). A list, one per hidden state, for layer="all"."""
+    paragraphs (never eval rows). A list, one per hidden state, for layer="all". With `only`, the
+    paragraphs are drawn exactly as for all of `langs` but only those languages are encoded and
+    fitted (one encoder per language, `models.PerLanguage`, gets the same paragraphs)."""
     rng = np.random.default_rng(seed)
     texts = {}
     for lang in langs:
         pool = data.corpus(lang, "pretrain")[1]
         texts[lang] = [pool[i] for i in sorted(rng.choice(len(pool), min(n_fit, len(pool)), replace=False))]
+    if only is not None:
+        texts = {lang: texts[lang] for lang in only}
     fits = embed(encoder, texts, layer, pooling)
     if layer != "all":
         return LanguageCentering().fit(fits)

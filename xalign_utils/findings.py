@@ -135,3 +135,78 @@ def stand_in_status(reference_gain: Mapping[str, str], versus_plain: Mapping[str
     if against:
         return f"not reproduced (on {', '.join(against)} TLM gains and {lag})"
     return "cannot be decided here (neither TLM nor code-switched MLM moves a measure beyond plain MLM)"
+
+
+def adapter_status(full_gain: str, lora_gain: Mapping[str, str], lora_gain_centred: Mapping[str, str],
+                   lora_vs_full: Mapping[str, str], lora_vs_full_strong: Mapping[str, str],
+                   share: Mapping[str, float]) -> str:
+    """"Parameter-efficient modules reach much of the benefit at a fraction of the trained
+    parameters". `full_gain`: full fine-tuning's weak-alignment verdict against the starting model;
+    per LoRA variant (e.g. "rank 4"): `lora_gain` / `lora_gain_centred`, its raw / centred weak P@1
+    verdict against the starting model (a raw gain that centring removes is a shift of language
+    means); `lora_vs_full` / `lora_vs_full_strong`, its weak P@1 / strong mAP verdict against full
+    fine-tuning with the same data and steps; `share`, its trained parameters over full fine-tuning's.
+
+    Reproduced when a LoRA variant gains (raw and centred) and is not measurably below full
+    fine-tuning on weak or on strong alignment (the smallest such variant is named)."""
+    for table in (lora_gain, lora_gain_centred, lora_vs_full, lora_vs_full_strong):
+        for v in table.values():
+            says(v, "", "", "")
+    says(full_gain, "", "", "")
+    gaining = [k for k, v in lora_gain.items() if v == "better" and lora_gain_centred.get(k) == "better"]
+    level = sorted((k for k in gaining if lora_vs_full.get(k) != "worse"), key=lambda k: share[k])
+    both = [k for k in level if lora_vs_full_strong.get(k) != "worse"]
+    also = "" if full_gain == "better" else "; full fine-tuning itself shows no gain"
+    if both:
+        k = both[0]
+        return (f"reproduced ({k}: {100 * share[k]:.1f} % of the trained parameters, gains not measurably below "
+                f"full fine-tuning's on weak or strong alignment{also})")
+    if level:
+        k = level[0]
+        return (f"partly reproduced ({k}, {100 * share[k]:.1f} % of the trained parameters, is level with full "
+                f"fine-tuning on weak alignment but below it on strong alignment{also})")
+    if gaining:
+        return (f"partly reproduced (LoRA gains, {', '.join(gaining)}, but stays below full fine-tuning with the "
+                "same data and steps)")
+    raw_only = [k for k, v in lora_gain.items() if v == "better"]
+    if raw_only:
+        return (f"not reproduced (LoRA's raw gains, {', '.join(raw_only)}, do not survive centring: a shift of "
+                "language means, not alignment)")
+    if full_gain == "better":
+        return "not reproduced (full fine-tuning gains; no LoRA variant does)"
+    return "cannot be decided here (neither full fine-tuning nor LoRA moves alignment at this budget)"
+
+
+def modular_status(learned: Mapping[str, bool], transfers: Mapping[str, bool], versus_task_only: Mapping[str, str],
+                   versus_full: Mapping[str, str], identity: str) -> str:
+    """MAD-X's claim that swapping in the target language's adapter transfers an English task better,
+    while language-specific information is kept. Per task: `learned`, whether the fine-tuned English
+    models beat the majority class on English; `transfers`, whether any route beats the majority class
+    zero-shot (on the non-English items); `versus_task_only`, the zero-shot verdict of language + task
+    adapters against the task adapter alone; `versus_full`, against full fine-tuning (tasks without a
+    full fine-tuning run are left out). `identity`: the language-ID probe of the language-adapter model
+    against the starting model ("better" = lower = identity removed)."""
+    for v in [*versus_task_only.values(), *versus_full.values(), identity]:
+        says(v, "", "", "")
+    tasks = [t for t, ok in learned.items() if ok]
+    if not tasks:
+        return "cannot be decided here (no fine-tuned model learned an English task beyond the majority class)"
+    moving = [t for t in tasks if transfers.get(t)]
+    if not moving:
+        return (f"cannot be decided here ({', '.join(tasks)} learned on English, but no route beats the majority "
+                "class zero-shot)")
+    kept = says(identity, "the language adapters remove language identity", "language identity is kept (more of it)",
+                "language identity is kept")
+    worse = [f"{t} worse than {b}" for t in moving for b, table in (("the task adapter alone", versus_task_only),
+                                                                      ("full fine-tuning", versus_full))
+             if table.get(t) == "worse"]
+    better = [t for t in moving if versus_task_only.get(t) == "better"]
+    if worse:
+        return f"not reproduced (swapping language adapters transfers {'; '.join(worse)}; {kept})"
+    if better and identity != "better":
+        full = [t for t in better if t in versus_full]
+        tail = f", not below full fine-tuning on {', '.join(full)}" if full else ""
+        return f"reproduced on {', '.join(better)} (better than the task adapter alone{tail}; {kept})"
+    if better:
+        return f"partly reproduced (better transfer on {', '.join(better)}, but {kept})"
+    return f"not reproduced (no transfer difference the interval can tell from zero; {kept})"

@@ -26,6 +26,7 @@ import pandas as pd
 from . import data, metrics
 from .evaluate import embed, fit_centring, retrieval_hits
 from .languages import LANGUAGES, check_languages
+from .models import PerLanguage
 from .transfer import TransferResult, classification_data, classify_features, pos_accuracy, pos_features, tidy
 
 @dataclass
@@ -143,7 +144,10 @@ class Harness:
         """All measures of one model; `pos=False` skips POS, `full=False` keeps only raw cosine weak P@1
         and the application task (for sweeps)."""
         layer = encoder.layer_index(self.layer)
-        stacked = embed(encoder, {lang: [self.items[lang][r] for r in self.rows] for lang in self.langs}, "all")
+        per_lang = isinstance(encoder, PerLanguage)  # each language's texts through its own encoder
+        of = (lambda lang: encoder[lang]) if per_lang else (lambda lang: encoder)
+        stacked = {lang: embed(of(lang), {lang: [self.items[lang][r] for r in self.rows]}, "all")[lang]
+                   for lang in self.langs}
         every = {lang: e[layer] for lang, e in stacked.items()}
         embs = {lang: e[self._sent] for lang, e in every.items()}
         hits = {"cosine": retrieval_hits(embs, k=self.k)}
@@ -155,17 +159,26 @@ class Harness:
                                               for a, b in self.non_english_pairs})
         strong, lid = {"ap_per_item": None, "same_language_bias": float("nan")}, None
         if full:
-            centred = fit_centring(encoder, self.langs, layer, self.n_fit, self.seed).transform(embs)
+            if per_lang:  # each language's mean from its own encoder, on the paragraphs a single model gets
+                centred = {lang: fit_centring(of(lang), self.langs, layer, self.n_fit, self.seed, only=[lang])
+                           .transform({lang: e})[lang] for lang, e in embs.items()}
+            else:
+                centred = fit_centring(encoder, self.langs, layer, self.n_fit, self.seed).transform(embs)
             strong = metrics.strong_alignment(embs, per_item=True)
             _, lid = metrics.language_id_probe(embs, self.seed, per_item=True)
             hits.update({"centred": retrieval_hits(centred, k=self.k), "csls": retrieval_hits(embs, scoring="csls", k=self.k)})
         task = self.apps_task
-        train_x = encoder.encode(task["train_texts"], layer=layer)
+        train_x = of("en").encode(task["train_texts"], layer=layer)
         test_x = {lang: e[self._apps] for lang, e in every.items()}
         apps = classify_features(train_x, task["train_y"], test_x, task["test_y"], len(task["labels"]), self.seed)
         pos_result = None
         if pos and full and self.pos_langs:
-            feats = pos_features(encoder, self.pos_langs, layer, self.pos_train, self.pos_test)
+            if per_lang:  # English training set through the English encoder, each test set through its own
+                feats = pos_features(of("en"), ["en"], layer, self.pos_train, self.pos_test)
+                for lang in self.pos_langs:
+                    feats[f"{lang}_pud"] = pos_features(of(lang), [lang], layer, 1, self.pos_test)[f"{lang}_pud"]
+            else:
+                feats = pos_features(encoder, self.pos_langs, layer, self.pos_train, self.pos_test)
             pos_result = pos_accuracy(feats, self.seed)
         return VariantEval(name or getattr(encoder, "name", "model"), layer, hits, strong["ap_per_item"],
                            strong["same_language_bias"], lid, apps, pos_result)

@@ -359,12 +359,17 @@ class _Classifier(torch.nn.Module):
 
 
 def finetune_classification(encoder: Encoder, task: dict, steps: int = 100, batch_size: int = 16, lr: float = 2e-4,
-                            seed: int = 0, layer: int = -1, desc: str = "fine-tuning on English") -> tuple[Encoder, TransferResult]:
+                            seed: int = 0, layer: int = -1, desc: str = "fine-tuning on English",
+                            prepare: Callable | None = None) -> tuple[Encoder, TransferResult]:
     """Fine-tune a copy of `encoder` **and** a linear head on the English training texts of `task`
     (`classification_data(...)`), with class-weighted cross-entropy (the frozen-feature head is
     class-balanced too), then test the fine-tuned classifier zero-shot on every language's test
     items. Returns the fine-tuned encoder (for measuring what alignment survives) and the transfer
-    result (per-item outcomes, ties counted as expected)."""
+    result (per-item outcomes, ties counted as expected).
+
+    The copy's parameters that require gradients train (all of them for a plain model). `prepare(model,
+    lang)`, if given, is called on the copy before training (lang "en") and before each test language:
+    e.g. `methods.adapters.task_prepare` switches language adapters and freezes all but the task adapter."""
     import copy
 
     from .train import seed_everything, train_loop
@@ -375,6 +380,8 @@ def finetune_classification(encoder: Encoder, task: dict, steps: int = 100, batc
     n_classes = len(task["labels"])
     seed_everything(seed)
     clf = _Classifier(copy.deepcopy(encoder.model), n_classes, encoder.layer_index(layer))
+    if prepare is not None:
+        prepare(clf.model, "en")
     counts = np.bincount(y, minlength=n_classes)
     weight = torch.tensor(np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0), dtype=torch.float32)
     tok = encoder.tokenizer
@@ -394,6 +401,8 @@ def finetune_classification(encoder: Encoder, task: dict, steps: int = 100, batc
     rows, items = [], {}
     with torch.inference_mode():
         for lang, lang_texts in task["test_texts"].items():
+            if prepare is not None:
+                prepare(clf.model, lang)
             scores = []
             for start in range(0, len(lang_texts), 64):
                 enc = tok(lang_texts[start:start + 64], truncation=True, max_length=encoder.max_length, padding=True,
@@ -407,3 +416,94 @@ def finetune_classification(encoder: Encoder, task: dict, steps: int = 100, batc
     majority_items = pd.DataFrame({lang: (test_y == majority).astype(float) for lang in task["test_texts"]})
     tuned = Encoder(clf.model.eval(), tok, name=f"{encoder.name} + fine-tuned on English")
     return tuned, TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items), majority_items)
+
+
+class _Tagger(torch.nn.Module):
+    """An encoder with a linear UPOS head on hidden state `layer` of each word's first content piece
+    (the frozen-feature POS head's features, `word_features(..., word_pooling="first")`)."""
+
+    def __init__(self, model, layer: int):
+        super().__init__()
+        self.model, self.layer = model, layer
+        self.head = torch.nn.Linear(model.config.hidden_size, len(UPOS))
+
+    def forward(self, ids, mask, rows, cols):
+        hidden = body(self.model)(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[self.layer]
+        return self.head(hidden[rows, cols])
+
+
+def _tag_batch(tokenizer, sentences: Sequence[data.Sentence], max_length: int) -> dict:
+    """Token ids of pre-split sentences and, per word kept by truncation, (row, first content piece,
+    UPOS id, sentence index in the batch)."""
+    enc = tokenizer([list(s.words) for s in sentences], is_split_into_words=True, truncation=True,
+                    max_length=max_length, padding=True, return_tensors="pt")
+    space_id = _space_id(tokenizer)
+    rows, cols, tags = [], [], []
+    for r, s in enumerate(sentences):
+        for w, pos in sorted(word_positions(enc, r, space_id).items()):
+            rows.append(r)
+            cols.append(pos[0])
+            tags.append(UPOS.index(s.upos[w]))
+    return {"ids": enc["input_ids"], "mask": enc["attention_mask"], "rows": torch.tensor(rows, dtype=torch.long),
+            "cols": torch.tensor(cols, dtype=torch.long), "y": torch.tensor(tags, dtype=torch.long)}
+
+
+def finetune_pos(encoder: Encoder, test_langs: Sequence[str], steps: int = 100, batch_size: int = 16, lr: float = 2e-4,
+                 seed: int = 0, layer: int = -1, max_train_sentences: int | None = None,
+                 max_test_sentences: int | None = None, desc: str = "POS fine-tuning on English",
+                 prepare: Callable | None = None) -> tuple[Encoder, TransferResult]:
+    """Fine-tune a copy of `encoder` and a linear UPOS head on English-EWT sentences (the frozen-feature
+    head's training set, `pos_features`), then tag every PUD test treebank zero-shot. Returns the
+    fine-tuned encoder and a `TransferResult` in `pos_accuracy`'s form (per-sentence outcomes scaled to
+    word accuracy; truncated words count as errors; ties count as expected). `prepare(model, lang)` as
+    in `finetune_classification`."""
+    import copy
+
+    from .train import seed_everything, train_loop
+
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive; got {steps} and {batch_size}")
+    test_langs = check_languages(test_langs, "pud")
+    train = data.conllu("en_ewt", "dev")[:max_train_sentences]
+    seed_everything(seed)
+    tagger = _Tagger(copy.deepcopy(encoder.model), encoder.layer_index(layer))
+    if prepare is not None:
+        prepare(tagger.model, "en")
+    tok = encoder.tokenizer
+
+    def batches(step: int) -> dict:
+        idx = np.random.default_rng([seed, 37, step]).integers(0, len(train), batch_size)
+        return _tag_batch(tok, [train[i] for i in idx], encoder.max_length)
+
+    def loss_fn(model, b):
+        return torch.nn.functional.cross_entropy(model(b["ids"], b["mask"], b["rows"], b["cols"]), b["y"])
+
+    train_loop(tagger, loss_fn, batches, steps, lr=lr, warmup=max(1, steps // 10), desc=desc, log_every=max(1, steps // 5))
+    tagger.eval()
+    majority_tag = Counter(t for s in train for t in s.upos).most_common(1)[0][0]
+    sets = {"en_ewt": ("en", data.conllu("en_ewt", "test")[:max_test_sentences])}
+    sets.update({f"{lang}_pud": (lang, data.conllu(f"{lang}_pud")[:max_test_sentences]) for lang in test_langs})
+    rows, items, majority_items = [], {}, {}
+    with torch.inference_mode():
+        for name, (lang, sents) in sets.items():
+            if prepare is not None:
+                prepare(tagger.model, lang)
+            correct, gold, pred, sent_of = [], [], [], []
+            for start in range(0, len(sents), 64):
+                b = _tag_batch(tok, sents[start:start + 64], encoder.max_length)
+                s = tagger(b["ids"], b["mask"], b["rows"], b["cols"]).float().numpy()
+                correct.append(expected_correct(s, b["y"].numpy()))
+                gold.append(b["y"].numpy())
+                pred.append(s.argmax(1))
+                sent_of.append(b["rows"].numpy() + start)
+            correct, gold, pred, sent_of = (np.concatenate(x) for x in (correct, gold, pred, sent_of))
+            n_words = sum(len(s.words) for s in sents)
+            maj = gold == UPOS.index(majority_tag)
+            rows.append({"lang": name if name == "en_ewt" else lang, "treebank": name, "n": n_words,
+                         "accuracy": float(correct.sum() / n_words), "macro_f1": macro_f1(gold, pred),
+                         "majority": float(maj.sum() / n_words), "truncated_words": n_words - len(gold)})
+            if name.endswith("_pud"):
+                for store, hit in ((items, correct), (majority_items, maj)):
+                    store[lang] = np.bincount(sent_of, weights=hit, minlength=len(sents)) * len(sents) / n_words
+    tuned = Encoder(tagger.model.eval(), tok, name=f"{encoder.name} + POS fine-tuned on English")
+    return tuned, TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items), pd.DataFrame(majority_items))
