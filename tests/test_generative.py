@@ -89,16 +89,46 @@ def test_token_languages_by_hand(tokenizer):
 
 def test_prompts_are_tagged_like_training_rows_and_continuations_are_reproducible(tokenizer):
     tag = tokenizer.convert_tokens_to_ids("<de>")
-    text = "Klicken Sie auf OK."
-    tagged = tokenizer(f"<de> {text}")["input_ids"]
-    plain = tokenizer(text)["input_ids"]
-    assert tagged == [plain[0], tag] + plain[1:]  # <s> <de> pieces </s>, as pretrain packs them
+    text = "Klicken Sie auf OK, um das Dialogfeld zu schließen."
+    pieces = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert G.prompt_ids(tokenizer, [text], "de", 4).tolist() == [[tokenizer.bos_token_id, tag] + pieces[:4]]
+    # the same start as a packed training row: <s> <de> pieces
+    from xalign_utils.pretrain import pack_sequences
+    row = pack_sequences(tokenizer, [text], 6, (tag,))[0].tolist()
+    assert row == [tokenizer.bos_token_id, tag] + pieces[:4]
     model = tiny_decoder(tokenizer, layers=1)
-    greedy = G.continue_texts(model, tokenizer, [text], "de", max_new_tokens=5)
-    assert greedy == G.continue_texts(model, tokenizer, [text], "de", max_new_tokens=5)
-    a = G.continue_texts(model, tokenizer, [text], "de", max_new_tokens=5, sample=True, seed=3)
-    assert a == G.continue_texts(model, tokenizer, [text], "de", max_new_tokens=5, sample=True, seed=3)
+    greedy = G.continue_texts(model, tokenizer, [text, text], "de", max_new_tokens=5, prompt_tokens=4)
+    assert greedy[0] == greedy[1] and greedy == G.continue_texts(model, tokenizer, [text, text], "de", 5, prompt_tokens=4)
+    a = G.continue_texts(model, tokenizer, [text], "de", max_new_tokens=5, sample=True, seed=3, prompt_tokens=4)
+    assert a == G.continue_texts(model, tokenizer, [text], "de", max_new_tokens=5, sample=True, seed=3, prompt_tokens=4)
     with pytest.raises(ValueError, match="no language tag <xx>"):
         G.continue_texts(model, tokenizer, [text], "xx")
-    rows = torch.tensor([tagged[:6]])
-    assert np.isfinite(G.clm_perplexity(model, rows))
+    with pytest.raises(ValueError, match="fewer than prompt_tokens=50"):
+        G.prompt_ids(tokenizer, [text], "de", 50)
+
+
+def test_afp_loss_is_the_lm_loss_plus_weighted_alignment_and_perplexity_items_agree(tokenizer):
+    from xalign_utils.models import Encoder
+    from xalign_utils.pretrain import clm_loss
+
+    pairs = [("de", "Open the file now.", "Öffnen Sie die Datei jetzt."), ("es", "Close the window now.", "Cierre la ventana ahora."),
+             ("de", "Save the page now.", "Speichern Sie die Seite jetzt.")]
+    lm_texts = {lang: list(data.corpus(lang, "pretrain")[1][:10]) for lang in ("en", "de")}
+    batches = G.AFPBatches(tokenizer, pairs, lm_texts, batch_size=3, lm_batch=2, max_len=16, seed=0)
+    b = batches(0)
+    assert b["lm_ids"].shape == (2, 16)
+    tags = {tokenizer.convert_tokens_to_ids(f"<{l}>") for l in ("en", "de", "es", "ru", "zh", "hi")}
+    seen = {t for step in range(20) for t in batches(step)["lm_ids"].flatten().tolist() if t in tags}
+    assert seen == {tokenizer.convert_tokens_to_ids("<en>"), tokenizer.convert_tokens_to_ids("<de>")}
+    model = tiny_decoder(tokenizer, layers=2)
+    lm = clm_loss(model, {"input_ids": b["lm_ids"]})
+    assert float(G.AFPLoss(1, 0.0)(model, b)) == pytest.approx(float(lm), abs=1e-6)
+    align = G.LayerContrastLoss(1, 0.05, 1.0)(model, b)
+    assert float(G.AFPLoss(1, 0.5)(model, b)) == pytest.approx(float(lm + 0.5 * align), abs=1e-5)
+    enc = Encoder(model, tokenizer, "tiny")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trained, losses = G.train_afp(enc, pairs, lm_texts, layer=1, weight=1.0, steps=2, batch_size=3, lm_batch=2)
+    assert len(losses) == 2 and all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    rows = b["lm_ids"]
+    per_row = G.row_log_perplexity(trained.model, rows)
+    assert float(np.exp(per_row.mean())) == pytest.approx(G.clm_perplexity(trained.model, rows), rel=1e-5)

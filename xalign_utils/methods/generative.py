@@ -115,25 +115,113 @@ def logit_lens(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.stack(tops)
 
 
-# ---------------------------------------------------------------- generation
+# ---------------------------------------------------------------- AFP-style training
+class AFPBatches:
+    """batch_fn(step): `contrastive.SentencePairBatches` translation pairs (keys a_ids, a_mask, b_ids,
+    b_mask, ids) plus `lm_batch` packed `<s> <xx> paragraph </s>` rows of `lm_texts` (key lm_ids), the
+    language of each row drawn uniformly; a pure function of (seed, step)."""
+
+    def __init__(self, tokenizer, pairs, lm_texts: Mapping[str, Sequence[str]], batch_size: int = 16,
+                 lm_batch: int = 8, max_len: int = 128, seed: int = 0):
+        from ..pretrain import language_tag_ids, pack_sequences
+        from .contrastive import SentencePairBatches
+
+        if lm_batch < 1:
+            raise ValueError(f"lm_batch must be positive; got {lm_batch}")
+        self.pairs = SentencePairBatches(tokenizer, pairs, batch_size, max_len, seed)
+        tags = language_tag_ids(tokenizer, list(lm_texts))
+        self.rows = [pack_sequences(tokenizer, t, max_len, (tags[lang],)) for lang, t in lm_texts.items()]
+        if any(len(r) == 0 for r in self.rows):
+            raise ValueError(f"a language's lm_texts give no full row of {max_len} tokens; pass more text")
+        self.lm_batch, self.seed = lm_batch, seed
+
+    def __call__(self, step: int) -> dict:
+        batch = self.pairs(step)
+        rng = np.random.default_rng([self.seed, 61, step])
+        langs = rng.integers(0, len(self.rows), self.lm_batch)
+        rows = [self.rows[li][rng.integers(0, len(self.rows[li]))] for li in langs]
+        batch["lm_ids"] = torch.from_numpy(np.stack(rows))
+        return batch
+
+
+class AFPLoss:
+    """loss_fn(model, batch): the causal-LM loss on the batch's `lm_ids` plus `weight` x InfoNCE on
+    hidden state `layer` of its translation pairs (AFP: align a layer while keeping the LM)."""
+
+    def __init__(self, layer: int, weight: float, tau: float = 0.05):
+        self.align = LayerContrastLoss(layer, tau, weight)
+
+    def __call__(self, model, batch: dict) -> torch.Tensor:
+        from ..pretrain import clm_loss
+
+        lm = clm_loss(model, {"input_ids": batch["lm_ids"]})
+        return lm if self.align.weight == 0 else lm + self.align(model, batch)
+
+
+def train_afp(encoder, pairs, lm_texts: Mapping[str, Sequence[str]], layer: int, weight: float, steps: int,
+              batch_size: int = 16, lm_batch: int = 8, lr: float = 1e-3, seed: int = 0, tau: float = 0.05,
+              desc: str | None = None):
+    """A copy of the decoder `encoder` trained `steps` steps on `AFPLoss(layer, weight)` (weight 0: the
+    LM loss alone, the control of continued training); returns (Encoder, loss per step)."""
+    import copy
+
+    from ..models import Encoder
+    from ..train import seed_everything, train_loop
+
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive; got {steps} and {batch_size}")
+    layer_ix = encoder.layer_index(layer)
+    batches = AFPBatches(encoder.tokenizer, pairs, lm_texts, batch_size, lm_batch, min(encoder.max_length, 128), seed)
+    seed_everything(seed)
+    model = copy.deepcopy(encoder.model).train()
+    losses = train_loop(model, AFPLoss(layer_ix, weight, tau), batches, steps, lr=lr, warmup=max(1, steps // 10),
+                        desc=desc or f"AFP layer {layer_ix}, weight {weight:g}", log_every=max(1, steps // 5))
+    return Encoder(model.eval(), encoder.tokenizer, name=f"{encoder.name} + AFP(layer {layer_ix}, {weight:g})"), losses
+
+
 @torch.inference_mode()
-def continue_texts(model, tokenizer, prompts: Sequence[str], lang: str, max_new_tokens: int = 32, sample: bool = False,
-                   seed: int = 0, temperature: float = 1.0) -> list[str]:
-    """Continuations (only the new text) of `prompts`, each started as `<s> <lang> prompt` like the
-    decoder's training rows; greedy, or sampled at `temperature` with torch seed `seed`."""
+def row_log_perplexity(model, rows: torch.Tensor, batch_size: int = 16) -> np.ndarray:
+    """Per full row (no padding): the mean next-token cross-entropy (log perplexity); the per-item
+    outcome behind a held-out perplexity."""
+    out = []
+    for start in range(0, len(rows), batch_size):
+        ids = rows[start:start + batch_size]
+        logits = model(input_ids=ids).logits[:, :-1].float()
+        ce = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), reduction="none").view(len(ids), -1)
+        out.append(ce.mean(1).numpy())
+    return np.concatenate(out)
+
+
+# ---------------------------------------------------------------- generation
+def prompt_ids(tokenizer, texts: Sequence[str], lang: str, prompt_tokens: int = 8) -> torch.Tensor:
+    """`<s> <lang>` and the first `prompt_tokens` pieces of each text, as the decoder's training rows
+    start (texts with fewer pieces are refused): one (n, 2 + prompt_tokens) tensor, no padding."""
     tag = f"<{lang}>"
-    if tokenizer.convert_tokens_to_ids(tag) in (None, tokenizer.unk_token_id):
+    tag_id = tokenizer.convert_tokens_to_ids(tag)
+    if tag_id is None or tag_id == tokenizer.unk_token_id:
         raise ValueError(f"the tokenizer has no language tag {tag}; the decoder knows: "
                          f"{', '.join(t for t in tokenizer.all_special_tokens if len(t) == 4 and t[0] == '<')}")
+    rows = []
+    for t in texts:
+        pieces = tokenizer(t, add_special_tokens=False)["input_ids"]
+        if len(pieces) < prompt_tokens:
+            raise ValueError(f"a prompt has {len(pieces)} pieces, fewer than prompt_tokens={prompt_tokens}; pick longer texts")
+        rows.append([tokenizer.bos_token_id, tag_id] + pieces[:prompt_tokens])
+    return torch.tensor(rows, dtype=torch.long)
+
+
+@torch.inference_mode()
+def continue_texts(model, tokenizer, prompts: Sequence[str], lang: str, max_new_tokens: int = 32, sample: bool = False,
+                   seed: int = 0, temperature: float = 1.0, prompt_tokens: int = 8) -> list[str]:
+    """Continuations (only the new text) of `prompts` cut to their first `prompt_tokens` pieces and
+    started as `<s> <lang> ...` like the decoder's training rows (`prompt_ids`), all in one batch;
+    greedy, or sampled at `temperature` with torch seed `seed`."""
+    ids = prompt_ids(tokenizer, prompts, lang, prompt_tokens)
     torch.manual_seed(seed)
-    outs = []
-    for p in prompts:
-        ids = tokenizer(f"{tag} {p}", return_tensors="pt")["input_ids"][:, :-1]  # drop the closing </s>
-        gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=sample,
-                             temperature=temperature if sample else None, top_k=None if sample else None,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        outs.append(tokenizer.decode(gen[0, ids.shape[1]:], skip_special_tokens=True).strip())
-    return outs
+    kw = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if sample else {"do_sample": False}
+    gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kw)
+    return [tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True).strip() for row in gen]
 
 
 def clm_perplexity(model, ids: torch.Tensor) -> float:
