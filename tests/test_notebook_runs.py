@@ -74,7 +74,7 @@ def test_augmentation_refuses_bad_parameters_before_training(tmp_path, overrides
 @pytest.mark.parametrize("overrides, match", [
     ({"ranks": [4, 0]}, "ranks must be a non-empty increasing list of positive integers"),
     ({"lang_steps": -1}, "lang_steps must be a positive integer"),
-    ({"langs": ["en", "xx"]}, "xx"),
+    ({"adapter_lr": 0.0}, "lr, adapter_lr, finetune_lr and tau must be positive"),
 ])
 def test_adapters_refuse_bad_parameters_before_training(tmp_path, overrides, match):
     with pytest.raises(build.BuildError, match=match):
