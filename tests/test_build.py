@@ -159,3 +159,15 @@ def test_model_parameter_is_checked_before_compute(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="hub model 'no-such-org/no-such-model' is not available offline"):
         build.validate_parameters("00_measuring_alignment", {"model": "no-such-org/no-such-model"})
+
+
+def test_exponent_literals_are_floats_in_defaults_and_on_the_command_line():
+    """`lr = 1e-3` in a parameters cell and `-p lr 1e-3` on the command line are both the float 0.001
+    (YAML 1.1 alone reads them as strings, and the notebook would compare a string with 0)."""
+    assert build.notebook_parameters("03_adapters")["adapter_lr"] == 5e-3
+    assert build.notebook_parameters("02_contrastive")["lr"] == 1e-3
+    assert build.parse_value("1e-3") == 0.001 and build.parse_value("2.5E+2") == 250.0
+    assert build.parse_value("[1, 4]") == [1, 4] and build.parse_value("base") == "base"
+    assert build.validate_parameters("03_adapters", {"adapter_lr": 1e-3})["adapter_lr"] == 1e-3
+    from xalign_utils.cli import parse_settings
+    assert parse_settings(["train.lr=1e-3"])["train"]["lr"] == 0.001

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,10 +128,27 @@ def notebook_parameters(stem: str) -> dict:
 
 
 def _literal(text: str):
+    """A parameters-cell default as Python reads it (`5e-3` is a float; YAML would keep it a string)."""
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+_EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def parse_value(text: str):
+    """A value given on the command line (`-p name value`, `--set group.field=value`): YAML, except that
+    `1e-3` is a float (YAML 1.1 reads exponents without a dot as strings)."""
+    value = yaml.safe_load(text)
+    return float(value) if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()) else value
 
 
 def validate_parameters(stem: str, overrides: dict) -> dict:

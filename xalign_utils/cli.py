@@ -26,7 +26,9 @@ def parse_settings(settings: list[str]) -> dict[str, dict]:
         group, dot, field = name.partition(".")
         if not sep or not dot or group not in out:
             raise ValueError(f"--set {item!r}: write model.FIELD=VALUE or train.FIELD=VALUE")
-        out[group][field] = yaml.safe_load(value)
+        from .build import parse_value
+
+        out[group][field] = parse_value(value)
     return out
 
 
@@ -73,12 +75,12 @@ def _build(args) -> int:
 
 
 def _run(args) -> int:
-    from .build import run
+    from .build import parse_value, run
 
     overrides = {}
     for name, value in args.param or []:
         try:
-            overrides[name] = yaml.safe_load(value)
+            overrides[name] = parse_value(value)
         except yaml.YAMLError:
             raise ValueError(f"parameter {name}: {value!r} is not valid YAML (quote lists like '[\"en\",\"fi\"]')") from None
     run(args.notebook, overrides, Path(args.out) if args.out else None)
