@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from _helpers import ci_tokenizer, tiny_encoder
 from xalign_utils import data, transfer
-from xalign_utils.checkpoints import shipped_checkpoint
 from xalign_utils.methods import adapters as A
-from xalign_utils.models import Encoder, PerLanguage, random_init_model
-from xalign_utils.presets import get_preset
+from xalign_utils.models import Encoder, PerLanguage
 
 TEXTS = ["The dialog box opens.", "Klicken Sie auf OK.", "Haga clic en Aceptar para cerrar el cuadro."]
 PAIRS = [("de", "Open the file.", "Öffnen Sie die Datei."), ("es", "Close the window.", "Cierre la ventana."),
@@ -21,14 +20,11 @@ PAIRS = [("de", "Open the file.", "Öffnen Sie die Datei."), ("es", "Close the w
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(shipped_checkpoint("ci"))
+    return ci_tokenizer()
 
 
 def tiny(tokenizer, seed=0):
-    cfg = get_preset("ci").with_changes(model={"hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64})
-    return Encoder(random_init_model(cfg, seed=seed, tokenizer=tokenizer), tokenizer, name=f"tiny-{seed}")
+    return tiny_encoder(tokenizer, seed, layers=2)
 
 
 def plain_state(model):

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from _helpers import replay_first_steps
 from xalign_utils import data, pretrain as pretrain_mod
 from xalign_utils.checkpoints import base_model, checkpoint_for, read_training_log, shipped_checkpoint
 from xalign_utils.evaluate import compare_with_control
 from xalign_utils.models import random_init_model
 from xalign_utils.presets import get_preset
 from xalign_utils.pretrain import MLMBatches, mlm_loss, preset_tokenizer, pretrain, training_key
-from xalign_utils.train import seed_everything, train_loop
 
 CI = get_preset("ci")
 VARIANTS = {corpus: CI.variant(corpus) for corpus in data.CORPUS_VARIANTS}
@@ -70,11 +70,8 @@ def test_first_training_steps_reproduce_logged_losses(logs, rebuilt_tokenizer, c
     shipped weights come from this code, end to end (a forgotten TRAINING_CODE_VERSION bump fails here)."""
     log, preset = logs[corpus], VARIANTS[corpus]
     seed = log["seed"]
-    batches = MLMBatches(preset, rebuilt_tokenizer, seed)
-    seed_everything(seed)
-    model = random_init_model(preset, seed, rebuilt_tokenizer)
-    losses = train_loop(model, mlm_loss, batches, steps=20, lr=preset.train.lr, warmup=preset.train.warmup,
-                        weight_decay=preset.train.weight_decay)
+    losses = replay_first_steps(lambda: random_init_model(preset, seed, rebuilt_tokenizer), mlm_loss,
+                                MLMBatches(preset, rebuilt_tokenizer, seed), preset, seed)
     np.testing.assert_allclose(losses, log["losses_first_steps"], atol=1e-4)
 
 

@@ -6,24 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from xalign_utils.checkpoints import shipped_checkpoint
+from _helpers import ci_tokenizer, tiny_encoder
 from xalign_utils.methods import contrastive as C
 from xalign_utils.methods import parallel as P
-from xalign_utils.models import Encoder, random_init_model
-from xalign_utils.presets import get_preset
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(shipped_checkpoint("ci"))
+    return ci_tokenizer()
 
 
 def tiny(tokenizer, seed=0, dropout=0.0):
-    cfg = get_preset("ci").with_changes(model={"hidden_size": 32, "num_hidden_layers": 1, "intermediate_size": 64,
-                                               "dropout": dropout})
-    return Encoder(random_init_model(cfg, seed=seed, tokenizer=tokenizer), tokenizer, name=f"tiny-{seed}")
+    return tiny_encoder(tokenizer, seed, dropout=dropout)
 
 
 # three unit vectors at known angles: cosines are the dot products

@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoTokenizer, LlamaForCausalLM
 
+from _helpers import replay_first_steps
 from xalign_utils import checkpoints, pretrain as pretrain_mod
 from xalign_utils.checkpoints import (StaleCheckpointError, checkpoint_for, decoder_model, random_init_decoder_model,
                                       read_training_log, shipped_checkpoint)
 from xalign_utils.models import body, random_init_decoder
 from xalign_utils.presets import get_preset
 from xalign_utils.pretrain import (CLMBatches, clm_loss, decoder_tokenizer, language_tag, pretrain, training_key)
-from xalign_utils.train import seed_everything, train_loop
 
 CI = get_preset("ci")
 SHIPPED = shipped_checkpoint(CI, 0, "decoder")
@@ -81,11 +81,8 @@ def test_first_training_steps_reproduce_logged_losses(log, tokenizer):
     """Re-run the first 20 steps here on the CPU from the logged seed: the shipped weights (trained
     on a GPU, float32, TF32 off) come from this code (a forgotten DECODER_CODE_VERSION bump fails here)."""
     seed = log["seed"]
-    batches = CLMBatches(CI, tokenizer, seed)
-    seed_everything(seed)
-    model = random_init_decoder(CI, seed, tokenizer)
-    losses = train_loop(model, clm_loss, batches, steps=20, lr=CI.train.lr, warmup=CI.train.warmup,
-                        weight_decay=CI.train.weight_decay)
+    losses = replay_first_steps(lambda: random_init_decoder(CI, seed, tokenizer), clm_loss,
+                                CLMBatches(CI, tokenizer, seed), CI, seed)
     np.testing.assert_allclose(losses, log["losses_first_steps"], atol=1e-4)
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xalign_utils.checkpoints import shipped_checkpoint
+from _helpers import ci_tokenizer
 from xalign_utils.methods import parallel as P
 from xalign_utils.models import random_init_model
 from xalign_utils.pretrain import IGNORE
@@ -15,9 +15,7 @@ from xalign_utils.train import train_loop
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(shipped_checkpoint("ci"))
+    return ci_tokenizer()
 
 
 def test_tlm_pair_is_xlmr_pair_format_with_positions_restarting(tokenizer):

@@ -4,10 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from _helpers import ci_tokenizer, tiny_encoder
 from xalign_utils import metrics
-from xalign_utils.checkpoints import shipped_checkpoint
-from xalign_utils.models import Encoder, random_init_model
-from xalign_utils.presets import get_preset
 from xalign_utils.report import Harness, gain_table
 from xalign_utils.transfer import UPOS
 
@@ -21,14 +19,11 @@ def harness():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(shipped_checkpoint("ci"))
+    return ci_tokenizer()
 
 
 def tiny(tokenizer, seed=0):
-    cfg = get_preset("ci").with_changes(model={"hidden_size": 32, "num_hidden_layers": 1, "intermediate_size": 64})
-    return Encoder(random_init_model(cfg, seed=seed, tokenizer=tokenizer), tokenizer, name=f"tiny-{seed}")
+    return tiny_encoder(tokenizer, seed)
 
 
 def collapsed(tokenizer):

@@ -2,16 +2,14 @@
 import numpy as np
 import pytest
 
+from _helpers import ci_tokenizer
 from xalign_utils.methods import word_alignment as W
-from xalign_utils.checkpoints import shipped_checkpoint
 from xalign_utils.models import random_init_encoder
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(shipped_checkpoint("ci"))
+    return ci_tokenizer()
 
 
 def _vectors(words, concept_of, meaning, offset, rng):

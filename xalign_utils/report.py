@@ -27,7 +27,7 @@ from . import data, metrics
 from .evaluate import embed, fit_centring, retrieval_hits
 from .languages import LANGUAGES, check_languages
 from .models import PerLanguage
-from .transfer import TransferResult, classification_data, classify_features, pos_accuracy, pos_features, tidy
+from .transfer import TransferResult, classification_data, classify_features, pos_accuracy, pos_features, tidy, word_features
 
 @dataclass
 class VariantEval:
@@ -176,7 +176,8 @@ class Harness:
             if per_lang:  # English training set through the English encoder, each test set through its own
                 feats = pos_features(of("en"), ["en"], layer, self.pos_train, self.pos_test)
                 for lang in self.pos_langs:
-                    feats[f"{lang}_pud"] = pos_features(of(lang), [lang], layer, 1, self.pos_test)[f"{lang}_pud"]
+                    sents = data.conllu(f"{lang}_pud")[:self.pos_test]
+                    feats[f"{lang}_pud"] = (*word_features(of(lang), sents, layer), len(sents))
             else:
                 feats = pos_features(encoder, self.pos_langs, layer, self.pos_train, self.pos_test)
             pos_result = pos_accuracy(feats, self.seed)
