@@ -139,3 +139,46 @@ def test_modular_status_every_branch(learned, transfers, task_only, full, identi
     assert out.startswith(starts), out
     with pytest.raises(ValueError, match="unknown verdict"):
         modular_status(learned, transfers, {"POS": "yes"}, full, identity)
+
+
+B, W, I = "better", "worse", "inconclusive"
+
+
+@pytest.mark.parametrize("last, first, control, starts", [
+    ({"weak P@1": B, "strong mAP": B}, {"weak P@1": B, "strong mAP": B}, {"weak P@1": I, "strong mAP": W},
+     "cannot be decided here (at the middle hidden state the pretrained decoder is above its random-init control on no"),
+    ({"weak P@1": B, "strong mAP": B}, {"weak P@1": B, "strong mAP": B}, {"weak P@1": B}, "reproduced (the middle"),
+    ({"weak P@1": W, "strong mAP": W}, {"weak P@1": B, "strong mAP": B}, {"strong mAP": B}, "contradicted"),
+    ({"weak P@1": B, "strong mAP": W}, {"weak P@1": B, "strong mAP": B}, {"weak P@1": B},
+     "mixed (the middle hidden state peaks on weak P@1; the last is better on strong mAP)"),
+    ({"weak P@1": B, "strong mAP": I}, {"weak P@1": I, "strong mAP": B}, {"weak P@1": B},
+     "not reproduced (no measure peaks in the middle by more"),
+    ({"weak P@1": W, "strong mAP": I}, {"weak P@1": B, "strong mAP": B}, {"weak P@1": B},
+     "not reproduced (no measure peaks in the middle; the last hidden state is better on weak P@1)"),
+])
+def test_layer_status_every_branch(last, first, control, starts):
+    from xalign_utils.findings import layer_status
+
+    assert layer_status(last, first, control).startswith(starts)
+    with pytest.raises(ValueError, match="unknown verdict"):
+        layer_status({"weak P@1": "up"}, {}, {})
+
+
+@pytest.mark.parametrize("raw, centred, language, script, late, starts", [
+    ({"m1": I, "l1": W}, {"m1": B, "l1": B}, {"m1": W}, {}, {}, "cannot be decided here"),
+    ({"m1": B}, {"m1": I}, {"m1": W}, {"m1": W}, {}, "cannot be decided here"),  # raw gain only: a shift of means
+    ({"m1": B, "l1": B}, {"m1": B, "l1": B}, {"m1": I, "l1": W}, {"m1": I, "l1": W}, {"λ = 1": W},
+     "reproduced (l1 gain alignment and lose correct-language output, writing more letters of another script; aligning "
+     "the last hidden state costs more than the middle one at λ = 1)"),
+    ({"m1": B, "l1": B}, {"m1": B, "l1": B}, {"m1": W, "l1": W}, {"m1": I, "l1": B}, {"λ = 1": I},
+     "partly reproduced (m1, l1 gain alignment and lose correct-language output, but write no more letters"),
+    ({"m1": B}, {"m1": B}, {"m1": I}, {"m1": W}, {"λ = 1": I}, "not reproduced (m1 gain alignment without a measurable"),
+    ({"m1": I, "l1": B}, {"m1": I, "l1": B}, {"m1": W, "l1": B}, {}, {}, "not reproduced (l1 gain"),
+])
+def test_generative_status_every_branch(raw, centred, language, script, late, starts):
+    from xalign_utils.findings import generative_status
+
+    out = generative_status(raw, centred, language, script, late)
+    assert out.startswith(starts), out
+    with pytest.raises(ValueError, match="unknown verdict"):
+        generative_status({"x": "more"}, {}, {}, {}, {})

@@ -210,3 +210,67 @@ def modular_status(learned: Mapping[str, bool], transfers: Mapping[str, bool], v
     if better:
         return f"partly reproduced (better transfer on {', '.join(better)}, but {kept})"
     return f"not reproduced (no transfer difference the interval can tell from zero; {kept})"
+
+
+def layer_status(versus_last: Mapping[str, str], versus_embeddings: Mapping[str, str],
+                 versus_control: Mapping[str, str]) -> str:
+    """"Alignment inside a decoder is highest in its middle layers" (Wendler et al. 2024). Per measure
+    (e.g. "weak P@1", "strong mAP"): the middle hidden state's verdict against the last one
+    (`versus_last`), against the embeddings (`versus_embeddings`), and against the same hidden state
+    of the random-init control (`versus_control`).
+
+    Undecidable when the pretrained middle is above its control on no measure (a peak of an
+    alignment that training did not make says nothing); reproduced when the middle is better than
+    both ends on every measure; contradicted when it is worse than the last on every measure."""
+    for v in [*versus_last.values(), *versus_embeddings.values(), *versus_control.values()]:
+        says(v, "", "", "")
+    measures = list(versus_last)
+    if not any(versus_control.get(m) == "better" for m in measures):
+        return ("cannot be decided here (at the middle hidden state the pretrained decoder is above its random-init "
+                "control on no measure)")
+    top = [m for m in measures if versus_last[m] == "better" and versus_embeddings.get(m) == "better"]
+    below = [m for m in measures if versus_last[m] == "worse"]
+    if measures and len(top) == len(measures):
+        return "reproduced (the middle hidden state is better aligned than the embeddings and the last one on every measure)"
+    if measures and len(below) == len(measures):
+        return "contradicted (the last hidden state is better aligned than the middle one on every measure)"
+    if top:
+        rest = f"; the last is better on {', '.join(below)}" if below else ""
+        return f"mixed (the middle hidden state peaks on {', '.join(top)}{rest})"
+    if below:
+        return f"not reproduced (no measure peaks in the middle; the last hidden state is better on {', '.join(below)})"
+    return "not reproduced (no measure peaks in the middle by more than the interval)"
+
+
+def generative_status(alignment: Mapping[str, str], alignment_centred: Mapping[str, str], language: Mapping[str, str],
+                      script: Mapping[str, str], last_vs_middle: Mapping[str, str]) -> str:
+    """"Stronger cross-lingual alignment of a generative model can hurt generating in the correct
+    language" (AFP, Li et al. 2024; the survey's generative section). Per alignment variant (e.g.
+    "last, λ = 1"), each against the control trained the same steps with λ = 0: `alignment` /
+    `alignment_centred`, the raw / centred weak P@1 verdict at the layer it aligns (a raw gain that
+    centring removes is a shift of language means); `language`, the correct-language-rate verdict;
+    `script`, the verdict on the share of letters outside the prompt language's script ("worse" =
+    more of them: output that left the language, not only garbled or short output).
+    `last_vs_middle`: per strength, the correct-language verdict of aligning the last hidden state
+    against aligning the middle one.
+
+    Reproduced when a variant that gains alignment (raw and centred) loses correct-language output
+    and writes more letters of another script; partly when it only loses correct-language output."""
+    for v in [*alignment.values(), *alignment_centred.values(), *language.values(), *script.values(),
+              *last_vs_middle.values()]:
+        says(v, "", "", "")
+    aligned = [k for k, v in alignment.items() if v == "better" and alignment_centred.get(k) == "better"]
+    if not aligned:
+        return "cannot be decided here (no variant gains alignment, raw and centred, over its λ = 0 control)"
+    costly = [k for k in aligned if language.get(k) == "worse"]
+    switched = [k for k in costly if script.get(k) == "worse"]
+    late = [s for s, v in last_vs_middle.items() if v == "worse"]
+    where = f"; aligning the last hidden state costs more than the middle one at {', '.join(late)}" if late else ""
+    if switched:
+        return (f"reproduced ({', '.join(switched)} gain alignment and lose correct-language output, writing more letters "
+                f"of another script{where})")
+    if costly:
+        return (f"partly reproduced ({', '.join(costly)} gain alignment and lose correct-language output, but write no "
+                f"more letters of another script: the loss may be degraded rather than other-language text{where})")
+    return (f"not reproduced ({', '.join(aligned)} gain alignment without a measurable loss of correct-language "
+            f"output{where})")

@@ -123,10 +123,14 @@ class SentencePairBatches:
     def _tok(self, texts):
         return self.tokenizer(list(texts), truncation=True, max_length=self.max_len, padding=True, return_tensors="pt")
 
-    def __call__(self, step: int) -> dict:
+    def choose(self, step: int) -> tuple[np.ndarray, list[tuple[str, str, str]]]:
+        """The paragraph ids and (language, English, translation) pairs of batch `step`."""
         rng = np.random.default_rng([self.seed, step])
         groups = rng.choice(len(self.by_group), self.batch_size, replace=False)
-        chosen = [self.by_group[g][rng.integers(len(self.by_group[g]))] for g in groups]
+        return groups, [self.by_group[g][rng.integers(len(self.by_group[g]))] for g in groups]
+
+    def __call__(self, step: int) -> dict:
+        groups, chosen = self.choose(step)
         en = self._tok([e for _, e, _ in chosen])
         x = en if self.english_only else self._tok([t for _, _, t in chosen])
         return {"a_ids": en["input_ids"], "a_mask": en["attention_mask"], "b_ids": x["input_ids"],
