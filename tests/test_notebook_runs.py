@@ -79,3 +79,12 @@ def test_augmentation_refuses_bad_parameters_before_training(tmp_path, overrides
 def test_adapters_refuse_bad_parameters_before_training(tmp_path, overrides, match):
     with pytest.raises(build.BuildError, match=match):
         build.run("03_adapters", overrides, tmp_path)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"weights": [10.0, 1.0]}, "weights must be a non-empty increasing list of positive numbers"),
+    ({"align_layers": [1, "middle"]}, r"align_layers name the same hidden state twice"),
+])
+def test_generative_refuses_bad_parameters_before_training(tmp_path, overrides, match):
+    with pytest.raises(build.BuildError, match=match):
+        build.run("06_generative", overrides, tmp_path)
