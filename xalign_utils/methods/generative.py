@@ -509,7 +509,6 @@ def prompt_ids(tokenizer, texts: Sequence[str], lang: str, prompt_tokens: int = 
     return torch.tensor(rows, dtype=torch.long)
 
 
-@torch.inference_mode()
 def continue_texts(model, tokenizer, prompts: Sequence[str], lang: str, max_new_tokens: int = 32, sample: bool = False,
                    seed: int = 0, temperature: float = 1.0, prompt_tokens: int = 8, full_length: bool = True) -> list[str]:
     """Continuations (only the new text) of `prompts` cut to their first `prompt_tokens` pieces and
@@ -517,14 +516,8 @@ def continue_texts(model, tokenizer, prompts: Sequence[str], lang: str, max_new_
     greedy, or sampled at `temperature` (the whole distribution: no top-k, no top-p) with torch seed
     `seed`. `full_length`: `</s>` is not allowed before `max_new_tokens` pieces (help paragraphs are
     short; a decoder that ends after three pieces leaves nothing a language identifier can judge)."""
-    ids = prompt_ids(tokenizer, prompts, lang, prompt_tokens)
-    torch.manual_seed(seed)
-    kw = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if sample else {"do_sample": False}
-    if full_length:
-        kw["min_new_tokens"] = max_new_tokens
-    gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kw)
-    return [tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True).strip() for row in gen]
+    return continue_by_language(model, tokenizer, {lang: prompts}, max_new_tokens, sample, seed, temperature,
+                                prompt_tokens, full_length)[lang]
 
 
 @torch.inference_mode()
