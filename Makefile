@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PRESET ?= ci
 
-.PHONY: test book unit check clean-build venv bench
+.PHONY: test book unit test-kernels check clean-build venv bench
 
 venv: $(STAMP)
 
@@ -19,14 +19,27 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # The README's test command: unit tests, then build the ci book and check its numbers.
+# Then the measure and degenerate-input tests once more under torch's portable kernels (results must
+# not depend on the CPU). Prints the seconds of each stage at the end.
+MEASURE_TESTS := tests/test_metrics.py tests/test_report.py tests/test_evaluate.py tests/test_transfer.py
+
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book"
-	HF_HUB_OFFLINE=1 $(VENV)/bin/xalign build --preset $(PRESET)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m book
-	HF_HUB_OFFLINE=1 $(VENV)/bin/xalign check --preset $(PRESET)
+	@set -e; t0=$$(date +%s); \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book"; t1=$$(date +%s); \
+	ATEN_CPU_CAPABILITY=default HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book" $(MEASURE_TESTS); t2=$$(date +%s); \
+	HF_HUB_OFFLINE=1 $(VENV)/bin/xalign build --preset $(PRESET); t3=$$(date +%s); \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m book; t4=$$(date +%s); \
+	HF_HUB_OFFLINE=1 $(VENV)/bin/xalign check --preset $(PRESET); t5=$$(date +%s); \
+	echo "make test stages (s): unit $$((t1 - t0)), measures under default kernels $$((t2 - t1)), build $$((t3 - t2)), book tests $$((t4 - t3)), check $$((t5 - t4)); total $$((t5 - t0))"
 
 unit: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book"
+
+# The unit tests under torch's portable kernels and under this machine's own (AVX2, AVX-512, ...):
+# results must not depend on the CPU (ties within a stated tolerance are ties), so both must be green.
+test-kernels: $(STAMP)
+	ATEN_CPU_CAPABILITY=default HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book"
+	env -u ATEN_CPU_CAPABILITY HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book"
 
 book: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/xalign build --preset $(PRESET)

@@ -169,10 +169,29 @@ def validate_parameters(stem: str, overrides: dict) -> dict:
     if params.get("langs") is not None:
         check_languages(params["langs"])
     if isinstance(params.get("model"), str):
-        from .models import check_model_name
+        check_model(params["model"])
+    from .chapters import check_parameters
 
-        check_model_name(params["model"])
+    check_parameters(stem, params)  # the chapter's own checks, the ones its setup cell runs
     return params
+
+
+def check_model(name: str) -> None:
+    """Refuse a model parameter before the kernel starts: a bad directory or name at once, a hub name
+    that cannot be had (not cached; offline, hub unreachable or no such repository) within seconds."""
+    from . import models
+    from .hub import check_hub_model
+
+    models.check_model_name(name)
+    if name != "base" and not Path(name).is_dir() and name not in getattr(models, "NAMED_MODELS", {}):
+        check_hub_model(name)
+
+
+def check_inputs() -> None:
+    """What every notebook reads, checked before any kernel starts: the data folder and its manifest."""
+    from .data import check_data_dir
+
+    check_data_dir()
 
 
 def _same_kind(default, value) -> bool:
@@ -247,11 +266,13 @@ def _shown(path: Path) -> str:
 def build(preset: str = "ci", only: list[str] | None = None, render: bool = True, force: bool = False) -> None:
     """Execute changed notebooks in toc order, then render the book."""
     p = get_preset(preset)
+    check_inputs()
     executed = BUILD / "executed" / p.name
     stems = notebooks()
     for stem in only or []:
         _notebook_path(stem)
     t_all = time.time()
+    timings: dict[str, float | None] = {}
     for i, stem in enumerate(stems, 1):
         if only and stem not in only:
             continue
@@ -261,14 +282,26 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
         key = input_hash(stem, params)
         if not force and out.exists() and stamp.exists() and stamp.read_text() == key:
             print(f"[{i}/{len(stems)}] {stem}: up to date", flush=True)
+            timings[stem] = None
             continue
         print(f"[{i}/{len(stems)}] {stem}: running ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
         seconds = execute(stem, params, out, metrics_file(p.name, stem), results_file(p.name, stem))
         atomic_write_text(stamp, key)
+        timings[stem] = seconds
         print(f"[{i}/{len(stems)}] {stem}: done in {seconds:.0f} s", flush=True)
     print(f"notebooks: {time.time() - t_all:.0f} s; results table: {_shown(collect_results(p.name))}", flush=True)
     if render:
-        render_book(p.name)
+        timings["(render the book)"] = render_book(p.name, timed=True)
+    print(timing_table(timings), flush=True)
+
+
+def timing_table(timings: dict[str, float | None]) -> str:
+    """The build's closing table: seconds per notebook (and for rendering), 'up to date' where skipped."""
+    width = max([len(k) for k in timings] + [8])
+    lines = [f"{'step':<{width}}  seconds", f"{'-' * width}  -------"]
+    lines += [f"{k:<{width}}  {'up to date' if v is None else f'{v:7.0f}'}" for k, v in timings.items()]
+    lines.append(f"{'total':<{width}}  {sum(v for v in timings.values() if v):7.0f}")
+    return "\n".join(lines)
 
 
 def _sync(src: Path, dst: Path) -> None:
@@ -279,8 +312,9 @@ def _sync(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
-def render_book(preset: str = "ci") -> Path:
-    """Stage book sources + executed notebooks in `_build/src` and run `jupyter-book build` (warnings = errors)."""
+def render_book(preset: str = "ci", timed: bool = False):
+    """Stage book sources + executed notebooks in `_build/src` and run `jupyter-book build` (warnings = errors).
+    Returns the rendered site's folder, or with `timed` the seconds the render took."""
     src = BUILD / "src"
     executed = BUILD / "executed" / preset
     wanted = set()
@@ -323,13 +357,14 @@ def render_book(preset: str = "ci") -> Path:
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
     print(f"book: {time.time() - t0:.0f} s -> {_shown(target)}/index.html", flush=True)
-    return target
+    return time.time() - t0 if timed else target
 
 
 # ---------------------------------------------------------------- one notebook, other parameters
 
 def run(stem: str, overrides: dict, out_dir: Path | None = None) -> Path:
     """Execute one notebook with changed parameters into its own folder (papermill-style)."""
+    check_inputs()
     params = validate_parameters(stem, overrides)
     tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
     out_dir = Path(out_dir) if out_dir else BUILD / "runs" / f"{stem}-{tag}"

@@ -80,6 +80,20 @@ def data_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
 
 
+def check_data_dir() -> Path:
+    """The data folder, refused with a one-line error (before any compute) when it or its MANIFEST.tsv is
+    missing: a wrong `XALIGN_DATA_DIR` is the usual cause."""
+    folder = data_dir()
+    where = "XALIGN_DATA_DIR" if os.environ.get("XALIGN_DATA_DIR") else "the project's data/ folder"
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist ({where}); unset XALIGN_DATA_DIR or point it at "
+                        "a copy of the project's data/")
+    if not (folder / "MANIFEST.tsv").exists():
+        raise DataError(f"data folder {folder} has no MANIFEST.tsv ({where}); point XALIGN_DATA_DIR at a copy of "
+                        "the project's data/")
+    return folder
+
+
 def manifest() -> dict[str, dict[str, str]]:
     """MANIFEST.tsv as {relative path: row}."""
     return _manifest(str(data_dir()))
