@@ -49,3 +49,56 @@ def atomic_write_text(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def package_fingerprint() -> str:
+    """Hash of the package's source and the data manifest: a cached result computed by other code or
+    on other data is never reused."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(p.read_bytes())
+    manifest = root.parent / "data" / "MANIFEST.tsv"
+    if manifest.exists():
+        h.update(manifest.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def model_fingerprint(model, tokenizer=None) -> str:
+    """Hash of a torch model's config and every parameter and buffer (bytes, in state-dict order), and of
+    the tokenizer's vocabulary: two models with this fingerprint compute the same function."""
+    import numpy as np
+    import torch
+
+    h = hashlib.sha256()
+    config = getattr(model, "config", None)
+    if config is not None:
+        h.update(config.to_json_string(use_diff=False).encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(tensor.detach().to("cpu", torch.float32).numpy()).tobytes())
+    if tokenizer is not None:
+        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    return h.hexdigest()[:16]
+
+
+def load_or_compute(kind: str, key, compute: Callable[[], object]):
+    """`compute()`'s result, pickled under `cache_dir()/kind/<hash of key>.pkl` (atomic write); later
+    calls with an equal key load it. `key` must hold everything the result depends on."""
+    import pickle
+
+    path = cache_dir() / kind / f"{stable_hash(key)}.pkl"
+    if path.exists():
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except Exception:  # a corrupt or incompatible entry is recomputed, never trusted
+            path.unlink(missing_ok=True)
+    result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        pickle.dump(result, f)
+    os.replace(tmp, path)
+    return result

@@ -184,6 +184,22 @@ class Harness:
         return VariantEval(name or getattr(encoder, "name", "model"), layer, hits, strong["ap_per_item"],
                            strong["same_language_bias"], lid, apps, pos_result)
 
+    def config(self) -> dict:
+        """Everything besides the model that a measurement depends on (the cache key of `measure_cached`)."""
+        return {"langs": self.langs, "layer": self.layer, "seed": self.seed, "n_fit": self.n_fit, "k": self.k,
+                "apps_train": len(self.apps_task["train_texts"]), "pos_train": self.pos_train, "pos_test": self.pos_test,
+                "also_layer": self.also_layer, "non_english": self.non_english_pairs}
+
+    def measure_cached(self, encoder, name: str | None = None, pos: bool = True, full: bool = True) -> VariantEval:
+        """`measure`, loaded from the cache when this model (weights, config, tokenizer: `cache.model_fingerprint`)
+        was measured before by the same harness and package source. The chapters measure their starting
+        models (the base and its random-init control) this way: 03 and 04 share one measurement."""
+        from .cache import load_or_compute, model_fingerprint, package_fingerprint
+
+        key = {"model": model_fingerprint(encoder.model, encoder.tokenizer), "harness": self.config(),
+               "pos": pos, "full": full, "name": name or getattr(encoder, "name", "model"), "code": package_fingerprint()}
+        return load_or_compute("measurements", key, lambda: self.measure(encoder, name, pos, full))
+
     def chance(self) -> dict[str, float]:
         """What a model without information scores on each headline measure (the LID probe: 1/L; the
         task heads: a uniform guess over the labels, which is what a collapsed model gets)."""
