@@ -171,3 +171,30 @@ def test_exponent_literals_are_floats_in_defaults_and_on_the_command_line():
     assert build.validate_parameters("03_adapters", {"adapter_lr": 1e-3})["adapter_lr"] == 1e-3
     from xalign_utils.cli import parse_settings
     assert parse_settings(["train.lr=1e-3"])["train"]["lr"] == 0.001
+
+
+def test_parallel_build_starts_a_notebook_only_after_the_ones_it_reads():
+    reads = {"00": [], "01": [], "04": ["01"], "07": ["00", "01", "04"]}.get
+    assert build.ready_notebooks(["00", "01", "04", "07"], set(), reads) == ["00", "01"]
+    assert build.ready_notebooks(["04", "07"], {"01"}, reads) == []
+    assert build.ready_notebooks(["04", "07"], {"00"}, reads) == ["04"]
+    assert build.ready_notebooks(["07"], set(), reads) == ["07"]
+
+
+def test_jobs_come_from_the_environment_or_the_cores(monkeypatch):
+    monkeypatch.setenv("XALIGN_JOBS", "3")
+    assert build.default_jobs() == 3
+    monkeypatch.setenv("XALIGN_JOBS", "zero")
+    with pytest.raises(ValueError, match="XALIGN_JOBS must be a positive integer"):
+        build.default_jobs()
+    monkeypatch.delenv("XALIGN_JOBS")
+    assert 1 <= build.default_jobs() <= 4
+
+
+def test_the_timing_table_lists_every_notebook_and_the_wall_time():
+    table = build.timing_table({"00_a": 12.0, "01_b": None, "02_c": 30.4}, wall=31.0, render=5.0)
+    lines = table.splitlines()
+    assert any(l.startswith("00_a") and l.endswith("12") for l in lines)
+    assert any(l.startswith("01_b") and "up to date" in l for l in lines)
+    assert any(l.startswith("sum over notebooks") and l.endswith("42") for l in lines)
+    assert any(l.startswith("executing them (wall)") and l.endswith("31") for l in lines)

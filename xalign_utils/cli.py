@@ -70,7 +70,7 @@ def _probe(args) -> int:
 def _build(args) -> int:
     from .build import build
 
-    build(args.preset, only=args.notebook or None, render=not args.no_render, force=args.force)
+    build(args.preset, only=args.notebook or None, render=not args.no_render, force=args.force, jobs=args.jobs)
     return 0
 
 
@@ -142,6 +142,8 @@ def main(argv=None) -> int:
     p.add_argument("--notebook", action="append", help="only this notebook (repeatable)")
     p.add_argument("--no-render", action="store_true", help="execute only")
     p.add_argument("--force", action="store_true", help="re-run notebooks even if unchanged")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="notebooks executed at once (default: $XALIGN_JOBS, else one per core, at most 4)")
     p.set_defaults(func=_build)
     p = sub.add_parser("run", help="re-run one notebook with other parameters into its own folder")
     p.add_argument("notebook", help="notebook stem, e.g. 00_measuring_alignment")
