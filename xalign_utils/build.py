@@ -177,14 +177,12 @@ def validate_parameters(stem: str, overrides: dict) -> dict:
 
 
 def check_model(name: str) -> None:
-    """Refuse a model parameter before the kernel starts: a bad directory or name at once, a hub name
-    that cannot be had (not cached; offline, hub unreachable or no such repository) within seconds."""
-    from . import models
-    from .hub import check_hub_model
+    """Refuse a model parameter before the kernel starts (torch is not imported): a bad directory or name
+    at once, a hub name that cannot be had (not cached; offline, hub unreachable or no such repository)
+    within seconds."""
+    from .hub import check_model as check
 
-    models.check_model_name(name)
-    if name != "base" and not Path(name).is_dir() and name not in getattr(models, "NAMED_MODELS", {}):
-        check_hub_model(name)
+    check(name)
 
 
 def check_inputs() -> None:

