@@ -1,5 +1,7 @@
 """Each chapter's parameter checks (xalign_utils.chapters): refused with a one-line error before the kernel
 starts, by the same code the chapter's setup cell runs."""
+from dataclasses import fields
+
 import pytest
 
 from xalign_utils import build, chapters
@@ -37,7 +39,7 @@ def test_bad_parameters_are_refused_before_the_kernel_starts(stem, overrides, ma
 @pytest.mark.parametrize("stem", sorted(chapters.CHAPTERS))
 def test_every_chapter_dataclass_names_its_notebooks_parameters_and_accepts_the_defaults(stem):
     defaults = build.notebook_parameters(stem)
-    assert [f for f in chapters.CHAPTERS[stem].__dataclass_fields__] == list(defaults)
+    assert [f.name for f in fields(chapters.CHAPTERS[stem])] == list(defaults)
     assert chapters.check_parameters(stem, defaults) is not None
 
 
@@ -60,3 +62,14 @@ def test_generative_resolves_named_hidden_states_against_the_preset_decoder():
     params["align_layers"] = [7]
     with pytest.raises(ValueError, match="out of range for a 2-layer decoder"):
         chapters.check_parameters("06_generative", params)
+
+
+@pytest.mark.parametrize("stem", sorted(chapters.CHAPTERS))
+def test_the_real_model_runs_where_it_fits_and_is_refused_at_once_elsewhere(stem):
+    params = {**build.notebook_parameters(stem), "model": "me5-small"}
+    if stem in ("00_measuring_alignment", "05_transformations"):
+        assert chapters.check_parameters(stem, params).model == "me5-small"
+    else:
+        with pytest.raises(ValueError, match=r"model 'me5-small' is refused here: this chapter ") as e:
+            chapters.check_parameters(stem, params)
+        assert "\n" not in str(e.value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 from .languages import LANGUAGES, check_languages
 
@@ -56,10 +57,18 @@ class Chapter:
     langs: list
     model: str
 
+    # Why this chapter cannot run the real model at scale (`-p model me5-small`), or None where it can.
+    no_real_model: ClassVar[str | None] = (
+        "trains the model (MLM/TLM heads, dozens of variants at the ci budget): a 118M-parameter sentence "
+        "encoder without an MLM head does not fit that on CPU; notebooks 00 and 05 measure it")
+
     def check(self) -> Chapter:
+        from .hub import NAMED_REQUIREMENTS
         from .presets import get_preset
 
         get_preset(self.preset)
+        if self.model in NAMED_REQUIREMENTS and self.no_real_model:
+            raise ValueError(f"model {self.model!r} is refused here: this chapter {self.no_real_model}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
         return self
@@ -68,6 +77,8 @@ class Chapter:
 @dataclass
 class MeasuringAlignment(Chapter):
     """00_measuring_alignment."""
+
+    no_real_model: ClassVar[str | None] = None
 
     control_seeds: list
     n_fit: int
@@ -224,6 +235,8 @@ class Augmentation(Chapter):
 class Transformations(Chapter):
     """05_transformations."""
 
+    no_real_model: ClassVar[str | None] = None
+
     n_fit: int
     pos_sentences: int
     resamples: int
@@ -240,6 +253,9 @@ class Transformations(Chapter):
 class Generative(Chapter):
     """06_generative. Hidden-state names ('middle', 'last') are resolved against the preset's decoder
     when `model` is 'base'; for another decoder the chapter resolves them once it is loaded."""
+
+    no_real_model: ClassVar[str | None] = ("reads a decoder trained with language tags (<en>, <de>, ...); "
+                                           "me5-small is an encoder")
 
     align_layers: list
     weights: list
