@@ -136,6 +136,8 @@ def test_merged_per_language_encoders_equal_the_switched_adapters(lang_model, to
     m = copy.deepcopy(model)
     for lang in ("de", "es"):
         A.activate(m, A.language_adapter(lang))
+        # W + BA merged in float32 vs applied as W x + B(A x): rounding of O(1) states through a
+        # 32-wide model, ~1e-6
         torch.testing.assert_close(A.pooled_states(routed[lang], tokenizer, TEXTS), A.pooled_states(m, tokenizer, TEXTS),
                                    atol=1e-5, rtol=1e-5)
     with pytest.raises(KeyError, match="has no encoder for 'ru'"):
@@ -162,7 +164,7 @@ def test_pos_fine_tuning_learns_english_and_a_constant_model_predicts_one_tag_fo
     gold = Counter(t for s in data.conllu("de_pud")[:20] for t in s.upos)
     shares = {t: c / sum(gold.values()) for t, c in gold.items()}
     acc = res0.table.set_index("treebank").loc["de_pud", "accuracy"]
-    assert any(acc == pytest.approx(share, abs=1e-9) for share in list(shares.values()) + [0.0])
+    assert acc in list(shares.values()) + [0.0]  # one tag's count over the words: the same division, exact
 
 
 def test_bad_adapter_arguments_are_refused_before_any_compute(tokenizer):

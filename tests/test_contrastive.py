@@ -38,6 +38,8 @@ def hand_info_nce(a, b, tau, margin=0.0):
 
 
 def test_info_nce_equals_a_hand_computation_on_3x3():
+    # float32 against float64: logits of at most 4 through a 3-term log-sum-exp, a few ulp of O(1)
+    # (unit roundoff 6e-8) whatever the kernels: 1e-6 bounds it
     a, b = A.tolist(), B.tolist()
     one_way = C.info_nce(A, B, tau=0.5, symmetric=False)
     assert float(one_way) == pytest.approx(hand_info_nce(a, b, 0.5), abs=1e-6)
@@ -52,6 +54,7 @@ def test_the_margin_lowers_the_positive_logit_by_exactly_m_and_nothing_else():
     plain = C.contrastive_logits(A, B)
     with_margin = C.contrastive_logits(A, B, margin=0.3)
     diff = plain - with_margin
+    # cos - 0.3 rounds once (half an ulp below 1: 3e-8) and cos minus that is exact (Sterbenz)
     assert torch.allclose(diff.diagonal(), torch.full((3,), 0.3), atol=1e-7)
     assert torch.equal(diff - torch.diag(diff.diagonal()), torch.zeros(3, 3))
     # and the loss rises with the margin (the positive is harder to win)
@@ -69,7 +72,7 @@ def test_excluded_rows_are_not_negatives():
     row0 = hand_info_nce([a[0]], [b[0], b[1]], 0.5)
     row1 = hand_info_nce([a[1]], [b[1], b[0], b[2]], 0.5)
     row2 = hand_info_nce([a[2]], [b[2], b[1]], 0.5)
-    assert float(loss) == pytest.approx((row0 + row1 + row2) / 3, abs=1e-6)
+    assert float(loss) == pytest.approx((row0 + row1 + row2) / 3, abs=1e-6)  # float32 vs float64, as above
 
 
 def test_queue_never_holds_positives_of_the_current_batch_and_is_fifo():
@@ -116,7 +119,7 @@ def test_word_contrast_loss_by_hand_and_same_strings_are_not_negatives():
            - (1.0 - math.log(math.exp(0.0) + math.exp(0.8) + math.exp(1.0)))) / 2
     # back: tgt 0 -> src 0 among src {0, 1}; tgt 2 -> src 1 among src {0, 1}
     back = (-(1.0 - math.log(math.exp(1.0) + math.exp(0.0))) - (1.0 - math.log(math.exp(0.0) + math.exp(1.0)))) / 2
-    assert float(loss) == pytest.approx((fwd + back) / 2, abs=1e-6)
+    assert float(loss) == pytest.approx((fwd + back) / 2, abs=1e-6)  # float32 vs float64 on O(1): a few ulp
     with pytest.raises(ValueError, match="no links"):
         C.word_contrast_loss(src, tgt, links[:0], ["a", "b"], ["c", "d", "e"])
 

@@ -115,13 +115,14 @@ def alignment_table(embs: Mapping[str, np.ndarray], layers: Sequence[int] | None
             cos = metrics.cosine_matrix(e[a], e[b])
             if measures == "headline":
                 for src, tgt, c in ((a, b, cos), (b, a, cos.T)):
-                    rows.append((src, tgt, layer, "p_at_1_cosine", float(metrics.retrieval_outcomes(c)["hit"].mean())))
+                    hit = metrics.retrieval_outcomes(c, metrics.SCORE_SCALES["cosine"])["hit"]
+                    rows.append((src, tgt, layer, "p_at_1_cosine", float(hit.mean())))
                 continue
             rows.append((a, b, layer, "cka", metrics.linear_cka(e[a], e[b])))
             rows.append((a, b, layer, "cosine_gap", metrics.cosine_gap_from(cos)))
             for src, tgt, c in ((a, b, cos), (b, a, cos.T)):
                 for scoring, sim in metrics.all_scores(c, k).items():
-                    out = metrics.retrieval_outcomes(sim)
+                    out = metrics.retrieval_outcomes(sim, metrics.SCORE_SCALES[scoring])
                     rows.append((src, tgt, layer, f"p_at_1_{scoring}", float(out["hit"].mean())))
                     if scoring == "cosine":
                         rows.append((src, tgt, layer, "mrr_cosine", float(out["rr"].mean())))
@@ -144,7 +145,7 @@ def retrieval_hits(embs: Mapping[str, np.ndarray], src: str = "en", scoring: str
     for tgt in embs:
         if tgt != src:
             sim = metrics.all_scores(metrics.cosine_matrix(embs[src], embs[tgt]), k, (scoring,))[scoring]
-            out[tgt] = metrics.retrieval_outcomes(sim)["hit"]
+            out[tgt] = metrics.retrieval_outcomes(sim, metrics.SCORE_SCALES[scoring])["hit"]
     return pd.DataFrame(out)
 
 
@@ -180,7 +181,7 @@ def choose_layer(encoder: Encoder, langs: Sequence[str], centring: Sequence[Lang
         embs = centre_layers(embs, centring)
     n_hidden = next(iter(embs.values())).shape[0]
     p1 = pd.Series([retrieval_hits({l: e[i] for l, e in embs.items()}).to_numpy().mean() for i in range(n_hidden)])
-    return int(p1.idxmax()), p1
+    return int(metrics.best_index(p1.to_numpy())), p1  # P@1 within the tie tolerance: the first such layer
 
 
 def scripts_of(langs: Sequence[str]) -> dict[str, list[str]]:
@@ -224,11 +225,19 @@ def compare_with_control(held: dict) -> dict:
     for view in ("raw", "centred"):
         per = {name: mean_over_languages(held[name][view]) for name in ("trained", "random_init")}
         best = {name: max(v) for name, v in per.items()}
-        out[view] = {"per_layer": per, "best": best, "beats_control": bool(best["trained"] > best["random_init"])}
+        out[view] = {"per_layer": per, "best": best, "beats_control": metrics.beats(best["trained"], best["random_init"])}
     return out
 
 
 # ---------------------------------------------------------------- the base-model protocol
+
+def item_subset(n_total: int, n: int | None, seed: int = 0) -> np.ndarray:
+    """A seeded, sorted sample of `n` of `n_total` item indices (all of them when `n` is None or larger):
+    the items a large model is measured on when all of them do not fit the time budget."""
+    if n is None or n >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
+
 
 @dataclass
 class Protocol:
@@ -248,12 +257,13 @@ class Protocol:
 
 
 def measure_protocol(encoder, langs: Sequence[str], seed: int = 0, n_fit: int = 2000, n_parallel: int = 500,
-                     name: str | None = None) -> Protocol:
+                     name: str | None = None, rows: Sequence[int] | None = None) -> Protocol:
     """Sentence retrieval en->X the way the book reports it: eval items of >= 5 English words; each
     language's mean estimated on `pretrain` paragraphs (inductive centring); the layer chosen on
     `parallel`-split pairs, separately for raw and centred embeddings. Also returns the per-layer
     curve on eval (descriptive, never used for a choice) and the transductive upper bound (means
-    fitted on the eval rows themselves), labelled as such."""
+    fitted on the eval rows themselves), labelled as such. `rows`: only these eval sentence items
+    (`item_subset`; a large model on CPU), in every language."""
     langs = check_languages(langs, "lohelp")
     if "en" not in langs:
         raise ValueError("the protocol retrieves en->X; include 'en' in langs")
@@ -265,9 +275,12 @@ def measure_protocol(encoder, langs: Sequence[str], seed: int = 0, n_fit: int = 
     def per_layer_p1(e):
         return [float(retrieval_hits({l: x[i] for l, x in e.items()}).to_numpy().mean()) for i in range(n_hidden)]
 
-    layer_raw = int(np.argmax(per_layer_p1(par)))
-    layer_centred = int(np.argmax(per_layer_p1(par_centred)))
-    embs = embed_parallel(encoder, langs)
+    layer_raw = int(metrics.best_index(per_layer_p1(par)))  # ties (within the tolerance): the first layer
+    layer_centred = int(metrics.best_index(per_layer_p1(par_centred)))
+    texts = parallel_texts(langs)
+    if rows is not None:
+        texts = {l: [t[i] for i in rows] for l, t in texts.items()}
+    embs = embed(encoder, texts, "all")
     centred = centre_layers(embs, centring)
     transductive = centre_layers(embs, [LanguageCentering().fit({l: e[i] for l, e in embs.items()})
                                         for i in range(n_hidden)])

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import atomic_dir, atomic_write_text, cache_dir
-from .models import ModelLoadError
+from .hub import ModelLoadError
 
 MAGIC = b"E5S1"
 FORMAT_VERSION = 1

@@ -15,8 +15,23 @@ formula (tests/).
 **Ties are scored by their expectation under random tie-breaking**, everywhere a rank is taken: a
 gold item tied with t others counts as a hit with probability 1/(t+1). So a collapsed model (every
 embedding the same) scores exactly chance (P@1 = 1/n, MRR = H_n/n, the random-ranking mAP), never
-"perfect alignment". Scores within `TIE_TOL` of each other are ties (BLAS may round equal
-products differently).
+"perfect alignment".
+
+**What counts as a tie** (`tie_levels`, the one rule every rank and argmax over scores goes through,
+here, in `evaluate`, `transfer` and the methods that measure): scores closer than `TIE_RTOL` = 1e-5
+times their *scale* (`SCORE_SCALES`). Float32 rounding of a cosine is about 1e-7, and BLAS and
+torch's CPU kernels round equal products differently from one machine to another (and from one row
+of a matrix to the next), so a strict comparison lets rounding pick the winners; a real difference
+below 1e-5 of the scale is not a finding. The scale is that of the inputs a score is built from,
+never the score's own magnitude (a collapsed model's CSLS is 0 up to rounding): cosine 1 (unit vectors:
+the rounding error of a cosine is eps x sum |x_k y_k| <= eps, whatever its value), CSLS 4
+(2|cos| + |r_src| + |r_tgt| <= 4), ratio margin 2 (cos / den with den close to cos near the top:
+its rounding is (d cos + margin d den) / den, about 2 eps), class probabilities 1. Ties are grouped
+on a grid of that step hung from each row's best score: level 0 (within one tolerance of the best)
+are the winners, level 1 the next step down, and so on. A grid makes ties transitive, so queries
+whose scores repeat each other's up to rounding get the same groups (unless a score lies within
+rounding of a grid line: odds of about 1e-7 / 1e-5 per score, and only the top line matters for
+P@1), and queries without information (one embedding for all) add up to exactly one hit.
 """
 from __future__ import annotations
 
@@ -28,7 +43,8 @@ from scipy import sparse
 from scipy.special import digamma
 
 SCORINGS = ("cosine", "csls", "margin")
-TIE_TOL = 1e-9
+TIE_RTOL = 1e-5  # scores within TIE_RTOL x scale are ties (float32 rounding of a cosine: ~1e-7)
+SCORE_SCALES = {"cosine": 1.0, "csls": 4.0, "margin": 2.0}  # the scale of each scoring's inputs (docstring)
 VERDICTS = ("better", "worse", "inconclusive")
 
 
@@ -71,6 +87,41 @@ def harmonic(n) -> np.ndarray:
     return digamma(n + 1) + np.euler_gamma
 
 
+def tie_levels(scores, scale: float = 1.0) -> np.ndarray:
+    """Tie group of every score in its row: how many whole tolerances (`TIE_RTOL` x `scale`) it lies
+    below the row's best score. Level 0 = the winners; equal levels = tied. Non-finite scores (a
+    removed candidate at -inf) get level inf: below everything, tied with nothing finite."""
+    s = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(s)
+    best = np.where(finite, s, -np.inf).max(-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        levels = np.floor((best - s) / (TIE_RTOL * scale))
+    return np.where(finite, levels, np.inf)
+
+
+def top_ties(scores, scale: float = 1.0) -> np.ndarray:
+    """Mask of the winners of each row: the scores within one tolerance of the row's best (level 0)."""
+    return tie_levels(scores, scale) == 0
+
+
+def expected_hits(scores, gold, scale: float = 1.0) -> np.ndarray:
+    """Per row, the probability that `gold` (a column index per row) is picked when ties among the
+    winners are broken at random: 1/(number of winners) if gold is one of them, else 0."""
+    top = top_ties(scores, scale)
+    return top[np.arange(len(top)), np.asarray(gold)] / np.maximum(top.sum(-1), 1)
+
+
+def best_index(scores, scale: float = 1.0) -> np.ndarray:
+    """Per row, one deterministic winner (the first column among the tied winners), for outputs that
+    need a single pick (a prediction for macro-F1, a chosen layer): rounding cannot reorder ties."""
+    return np.argmax(top_ties(scores, scale), axis=-1)
+
+
+def beats(a: float, b: float, scale: float = 1.0) -> bool:
+    """a above b by more than the tie tolerance (a real difference, not rounding)."""
+    return bool(tie_levels([[a, b]], scale)[0, 1] > 0)
+
+
 def _topk_mean(sim: np.ndarray, k: int) -> np.ndarray:
     """Mean of the k largest values in each row."""
     return np.partition(sim, -k, axis=1)[:, -k:].mean(1)
@@ -110,38 +161,41 @@ def similarity(src, tgt, scoring: str = "cosine", k: int = 10) -> np.ndarray:
     return all_scores(cosine_matrix(src, tgt), k, (scoring,))[scoring]
 
 
-def gold_rank_counts(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: (number of candidates scored above the gold item (the diagonal), number tied with it)."""
-    gold = np.diag(scores)[:, None]
-    above = (scores > gold + TIE_TOL).sum(1)
-    tied = (np.abs(scores - gold) <= TIE_TOL).sum(1) - 1  # the gold item itself is not a tie
+def gold_rank_counts(scores: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (number of candidates scored above the gold item (the diagonal), number tied with it),
+    ties by `tie_levels` at `scale` (`SCORE_SCALES[scoring]`; 1 for cosines)."""
+    levels = tie_levels(scores, scale)
+    gold = np.diag(levels)[:, None]
+    above = (levels < gold).sum(1)
+    tied = (levels == gold).sum(1) - 1  # the gold item itself is not a tie
     return above, tied
 
 
-def retrieval_outcomes(scores: np.ndarray) -> dict[str, np.ndarray]:
-    """Per query, under random tie-breaking: `hit` = P(gold ranked first) and `rr` = E[1 / rank]."""
-    above, tied = gold_rank_counts(scores)
+def retrieval_outcomes(scores: np.ndarray, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Per query, under random tie-breaking: `hit` = P(gold ranked first) and `rr` = E[1 / rank].
+    `scale`: the scores' `SCORE_SCALES` entry (1, the default, for cosines)."""
+    above, tied = gold_rank_counts(scores, scale)
     hit = (above == 0) / (tied + 1)
     rr = (harmonic(above + tied + 1) - harmonic(above)) / (tied + 1)
     return {"hit": hit, "rr": rr}
 
 
-def ranks_of_gold(scores: np.ndarray) -> np.ndarray:
+def ranks_of_gold(scores: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Expected 1-based rank of the gold item (the diagonal) in each row under random tie-breaking."""
-    above, tied = gold_rank_counts(scores)
+    above, tied = gold_rank_counts(scores, scale)
     return above + 1 + tied / 2
 
 
 def retrieval_accuracy(src, tgt, scoring: str = "cosine", k: int = 10) -> float:
     """Weak alignment P@1: how often tgt[i] is the best-scored of all tgt rows for src[i] (ties: expected)."""
     s, t = _pair(src, tgt)
-    return float(retrieval_outcomes(similarity(s, t, scoring, k))["hit"].mean())
+    return float(retrieval_outcomes(similarity(s, t, scoring, k), SCORE_SCALES[scoring])["hit"].mean())
 
 
 def mrr(src, tgt, scoring: str = "cosine", k: int = 10) -> float:
     """Mean reciprocal rank of tgt[i] among all tgt rows for query src[i] (ties: expected)."""
     s, t = _pair(src, tgt)
-    return float(retrieval_outcomes(similarity(s, t, scoring, k))["rr"].mean())
+    return float(retrieval_outcomes(similarity(s, t, scoring, k), SCORE_SCALES[scoring])["rr"].mean())
 
 
 def chance_p_at_1(n: int) -> float:
@@ -161,18 +215,18 @@ def chance_average_precision(n_relevant: int, n_candidates: int) -> float:
     return (h + ((r - 1) / (n - 1) if n > 1 else 0.0) * (n - h)) / n
 
 
-def _expected_precision_terms(sim: np.ndarray, rel_scores: np.ndarray) -> np.ndarray:
+def _expected_precision_terms(levels: np.ndarray, rel_levels: np.ndarray) -> np.ndarray:
     """Expected precision at each relevant item's position under random tie-breaking (McSherry & Najork 2008).
 
-    sim: (q, N) scores of all candidates (the query itself at -inf); rel_scores: (q, R) scores of
-    the relevant ones. A relevant item whose score ties with n - 1 others, c candidates and R_c
+    levels: (q, N) `tie_levels` of all candidates' scores (the query itself at inf); rel_levels:
+    (q, R) those of the relevant ones. A relevant item tied with n - 1 others, c candidates and R_c
     relevant ones above, r_G relevant ones in the tie group (itself included), contributes
     (1/n) [(R_c + 1) dH + (r_G - 1)/(n - 1) (n - (c + 1) dH)], dH = H_{c+n} - H_c.
     """
-    above = (sim[:, :, None] > rel_scores[:, None, :] + TIE_TOL).sum(1)
-    group = (np.abs(sim[:, :, None] - rel_scores[:, None, :]) <= TIE_TOL).sum(1)  # n, the item included
-    rel_above = (rel_scores[:, None, :] > rel_scores[:, :, None] + TIE_TOL).sum(2)  # [q, i, j]: j above i
-    rel_group = (np.abs(rel_scores[:, None, :] - rel_scores[:, :, None]) <= TIE_TOL).sum(1)
+    above = (levels[:, :, None] < rel_levels[:, None, :]).sum(1)
+    group = (levels[:, :, None] == rel_levels[:, None, :]).sum(1)  # n, the item included
+    rel_above = (rel_levels[:, None, :] < rel_levels[:, :, None]).sum(2)  # [q, i, j]: j above i
+    rel_group = (rel_levels[:, None, :] == rel_levels[:, :, None]).sum(1)
     dh = harmonic(above + group) - harmonic(above)
     second = np.where(group > 1, (rel_group - 1) / np.maximum(group - 1, 1) * (group - (above + 1) * dh), 0.0)
     return ((rel_above + 1) * dh + second) / group
@@ -205,10 +259,9 @@ def strong_alignment(embs: Mapping[str, np.ndarray], chunk: int = 512, per_item:
         sim = _dense(x[q] @ x.T)
         sim[np.arange(len(q)), q] = -np.inf  # remove the query itself
         rel_idx = others[lang[q]] * n + item[q][:, None]  # equivalents in the other languages
-        rel_scores = np.take_along_axis(sim, rel_idx, 1)
-        aps.append(_expected_precision_terms(sim, rel_scores).mean(1))
-        top = sim.max(1, keepdims=True)
-        at_top = np.abs(sim - top) <= TIE_TOL
+        levels = tie_levels(sim, SCORE_SCALES["cosine"])
+        aps.append(_expected_precision_terms(levels, np.take_along_axis(levels, rel_idx, 1)).mean(1))
+        at_top = levels == 0
         n_top = at_top.sum(1)
         relevant = (item[None, :] == item[q][:, None]) & (lang[None, :] != lang[q][:, None])
         same_lang_other = (lang[None, :] == lang[q][:, None]) & (item[None, :] != item[q][:, None])
@@ -223,7 +276,9 @@ def strong_alignment(embs: Mapping[str, np.ndarray], chunk: int = 512, per_item:
 
 
 def linear_cka(x, y) -> float:
-    """Linear CKA (Kornblith et al. 2019): ||Y_c^T X_c||_F^2 / (||X_c^T X_c||_F ||Y_c^T Y_c||_F); 0 if constant.
+    """Linear CKA (Kornblith et al. 2019): ||Y_c^T X_c||_F^2 / (||X_c^T X_c||_F ||Y_c^T Y_c||_F); 0 if constant
+    (dense columns that vary only at rounding level, `informative_dims`, count as constant: CKA is
+    scale-free and would otherwise read a collapsed model's rounding noise as a representation).
 
     Sparse inputs use the equivalent Gram-matrix form <H K_x H, H K_y H> / (||H K_x H|| ||H K_y H||)."""
     x, y = _as_matrix(x, "x"), _as_matrix(y, "y")
@@ -237,6 +292,7 @@ def linear_cka(x, y) -> float:
         kx, ky = centred_gram(x), centred_gram(y)
         den = np.linalg.norm(kx) * np.linalg.norm(ky)
         return float((kx * ky).sum() / den) if den > 1e-12 else 0.0
+    x, y = x[:, informative_dims(x)], y[:, informative_dims(y)]
     x, y = x - x.mean(0), y - y.mean(0)
     num = np.linalg.norm(y.T @ x) ** 2
     den = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
@@ -265,24 +321,28 @@ def hubness(src, tgt, k: int = 10, seed: int = 0) -> float:
 
 
 def hubness_from(cos: np.ndarray, k: int = 10, seed: int = 0) -> float:
-    """`hubness` from a cosine matrix (queries in rows). Ties are broken at random (seeded), so a
-    collapsed space gives the skew of random neighbour lists (about 1/sqrt(k)), not one giant hub."""
+    """`hubness` from a cosine matrix (queries in rows). Ties (`tie_levels`) are broken at random
+    (seeded), so a collapsed space gives the skew of random neighbour lists (about 1/sqrt(k)), not one
+    giant hub, on every machine."""
     from scipy.stats import skew
 
     if k < 1 or k > cos.shape[1]:
         raise ValueError(f"k={k} neighbours needs 1 <= k <= n (n = {cos.shape[1]})")
-    jitter = np.random.default_rng(seed).uniform(0, TIE_TOL, cos.shape)  # below the tie tolerance
-    nn = np.argpartition(-(cos + jitter), k - 1, axis=1)[:, :k]
+    jitter = np.random.default_rng(seed).uniform(0, 1, cos.shape)  # below one tolerance: orders ties only
+    nn = np.argpartition(tie_levels(cos, SCORE_SCALES["cosine"]) + jitter, k - 1, axis=1)[:, :k]
     counts = np.bincount(nn.ravel(), minlength=cos.shape[1])
     return float(skew(counts)) if counts.std() > 0 else 0.0
 
 
-def informative_dims(x: np.ndarray, rel_tol: float = 1e-5) -> np.ndarray:
+def informative_dims(x: np.ndarray, rel_tol: float = TIE_RTOL) -> np.ndarray:
     """Mask of the columns of `x` that vary beyond float32 rounding noise: standard deviation above
-    `rel_tol` times the column's magnitude (mean absolute value; scale-free, so a collapsed model's
-    mean-pooling noise, about 1e-7 of the value, is dropped whatever the features' scale)."""
+    `rel_tol` times the column's magnitude (mean absolute value), or the features' overall magnitude
+    where that is larger (a component near 0 comes out of cancellations, whose rounding is that of
+    the terms). Scale-free, so a collapsed model's mean-pooling noise, about 1e-7 of the value, is
+    dropped whatever the features' scale."""
     x = np.asarray(x, dtype=np.float64)
-    return x.std(0) > rel_tol * np.abs(x).mean(0) + 1e-12
+    size = np.abs(x)
+    return x.std(0) > rel_tol * np.maximum(size.mean(0), size.mean()) + 1e-12
 
 
 def language_id_probe(embs: Mapping[str, np.ndarray], seed: int = 0, train_fraction: float = 0.5,
@@ -320,9 +380,8 @@ def language_id_probe(embs: Mapping[str, np.ndarray], seed: int = 0, train_fract
         scaler = StandardScaler(with_mean=not sparse.issparse(xtr)).fit(xtr)
         clf = LogisticRegression(max_iter=500, random_state=seed).fit(scaler.transform(xtr), ytr)
         proba = clf.predict_proba(scaler.transform(xte))
-    # expected accuracy with ties in the predicted probabilities broken at random (a constant input: 1/L)
-    top = proba >= proba.max(1, keepdims=True) - 1e-12
-    correct = top[np.arange(len(yte)), yte] / top.sum(1)
+    # expected accuracy with ties in the predicted probabilities (scale 1) broken at random (a constant input: 1/L)
+    correct = expected_hits(proba, yte, 1.0)
     if per_item:
         return float(correct.mean()), correct.reshape(len(mats), len(te)).mean(0)
     return float(correct.mean())

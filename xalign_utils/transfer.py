@@ -17,6 +17,8 @@ Introduced in notebook 00_measuring_alignment. Two tasks:
 Both return a `TransferResult`: a tidy table per language (accuracy, macro-F1, majority baseline,
 transfer gap) and per-item outcomes (`items`, one row per test item, one column per language) for
 `metrics.paired_bootstrap`. Frozen encoders throughout: the head is a multinomial logistic regression.
+Every head's accuracy is read off its class probabilities with ties (`metrics.tie_levels`, scale 1)
+scored by their expectation, so a collapsed encoder gets 1/K on every machine.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import torch
 
 from . import data
 from .languages import check_languages
-from .metrics import informative_dims
+from .metrics import best_index, expected_hits, informative_dims
 from .models import Encoder, body
 
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
@@ -71,11 +73,24 @@ def macro_f1(gold: np.ndarray, pred: np.ndarray) -> float:
     return float(f1_score(gold, pred, average="macro", zero_division=0))
 
 
-def expected_correct(scores: np.ndarray, gold: np.ndarray, tol: float = 1e-9) -> np.ndarray:
-    """Per item, the probability that the predicted class is `gold` when ties among the top scores are
-    broken at random (a model with no information, whose scores are all equal, gets 1/K)."""
-    top = scores >= scores.max(1, keepdims=True) - tol
-    return top[np.arange(len(gold)), gold] / top.sum(1)
+def expected_correct(proba: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Per item, the probability that the predicted class is `gold` when ties among the top class
+    probabilities are broken at random (a model with no information, whose probabilities are all
+    equal, gets 1/K). Ties: `metrics.tie_levels` at scale 1 (probabilities lie in [0, 1])."""
+    return expected_hits(proba, gold, 1.0)
+
+
+def predicted(proba: np.ndarray) -> np.ndarray:
+    """One predicted class per item (for macro-F1): the first of the tied top classes, so rounding
+    never picks among them."""
+    return best_index(proba, 1.0)
+
+
+def softmax(logits) -> np.ndarray:
+    """Class probabilities (float64) from a head's logits: what the ties are judged on."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
 
 
 # ---------------------------------------------------------------- POS
@@ -151,7 +166,7 @@ def _informative(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _fit_logistic(x, y, n_classes: int, seed: int, l2: float = 1e-4, iters: int = 100, balanced: bool = False):
     """Multinomial logistic regression on standardised features (L-BFGS in torch; ~10x sklearn's speed
     on the POS sets). Starts from zero weights; dimensions without variance are dropped (a collapsed
-    encoder leaves no input at all, and its scores tie). Returns `scores(feats)` -> logits."""
+    encoder leaves no input at all, and its scores tie). Returns `scores(feats)` -> class probabilities."""
     torch.manual_seed(seed)
     keep, mu, sd = _informative(x)
     xt = torch.from_numpy((x[:, keep] - mu[keep]) / sd[keep]).float()
@@ -177,8 +192,8 @@ def _fit_logistic(x, y, n_classes: int, seed: int, l2: float = 1e-4, iters: int 
     @torch.no_grad()
     def scores(feats):
         if not keep.any():  # no information: every class scores alike
-            return np.zeros((len(feats), n_classes))
-        return head(torch.from_numpy((feats[:, keep] - mu[keep]) / sd[keep]).float()).double().numpy()
+            return np.full((len(feats), n_classes), 1 / n_classes)
+        return softmax(head(torch.from_numpy((feats[:, keep] - mu[keep]) / sd[keep]).float()).numpy())
 
     return scores
 
@@ -217,7 +232,7 @@ def pos_accuracy(features: dict, seed: int = 0, transform: Callable | None = Non
         n_words = len(gold) + dropped
         s = score(tf(name, feats))
         correct = expected_correct(s, gold)
-        pred = s.argmax(1)
+        pred = predicted(s)
         rows.append({"lang": "en_ewt" if name == "en_ewt" else lang_of(name), "treebank": name, "n": n_words,
                      "accuracy": float(correct.sum() / n_words), "macro_f1": macro_f1(gold, pred),
                      "majority": float((gold == majority_tag).sum() / n_words), "truncated_words": dropped})
@@ -292,10 +307,10 @@ def classify_features(train_x, train_y, test_x: dict, test_y: np.ndarray, n_clas
         clf = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
         clf.fit(scaler.transform(train_x[:, keep]), train_y)
 
-    def scores(x):
-        out = np.full((x.shape[0], n_classes), -np.inf)
+    def scores(x):  # class probabilities; a class without training items is never predicted (0)
         if not keep.any():
-            return np.zeros((x.shape[0], n_classes))
+            return np.full((x.shape[0], n_classes), 1 / n_classes)
+        out = np.zeros((x.shape[0], n_classes))
         out[:, clf.classes_] = clf.predict_proba(scaler.transform(x[:, keep]))
         return out
 
@@ -304,9 +319,9 @@ def classify_features(train_x, train_y, test_x: dict, test_y: np.ndarray, n_clas
     majority_items = pd.DataFrame({lang: (test_y == majority).astype(float) for lang in test_x})
     for lang, x in test_x.items():
         s = scores(x if sparse_x else np.asarray(x, dtype=np.float64))
-        correct = expected_correct(np.where(np.isfinite(s), s, -1.0), test_y)
+        correct = expected_correct(s, test_y)
         rows.append({"lang": lang, "n": len(test_y), "accuracy": float(correct.mean()),
-                     "macro_f1": macro_f1(test_y, s.argmax(1)), "majority": float((test_y == majority).mean())})
+                     "macro_f1": macro_f1(test_y, predicted(s)), "majority": float((test_y == majority).mean())})
         items[lang] = correct
     return TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items), majority_items)
 
@@ -408,10 +423,10 @@ def finetune_classification(encoder: Encoder, task: dict, steps: int = 100, batc
                 enc = tok(lang_texts[start:start + 64], truncation=True, max_length=encoder.max_length, padding=True,
                           return_tensors="pt")
                 scores.append(clf(enc["input_ids"], enc["attention_mask"]).float().numpy())
-            s = np.concatenate(scores)
+            s = softmax(np.concatenate(scores))
             correct = expected_correct(s, test_y)
             rows.append({"lang": lang, "n": len(test_y), "accuracy": float(correct.mean()),
-                         "macro_f1": macro_f1(test_y, s.argmax(1)), "majority": float((test_y == majority).mean())})
+                         "macro_f1": macro_f1(test_y, predicted(s)), "majority": float((test_y == majority).mean())})
             items[lang] = correct
     majority_items = pd.DataFrame({lang: (test_y == majority).astype(float) for lang in task["test_texts"]})
     tuned = Encoder(clf.model.eval(), tok, name=f"{encoder.name} + fine-tuned on English")
@@ -491,10 +506,10 @@ def finetune_pos(encoder: Encoder, test_langs: Sequence[str], steps: int = 100, 
             correct, gold, pred, sent_of = [], [], [], []
             for start in range(0, len(sents), 64):
                 b = _tag_batch(tok, sents[start:start + 64], encoder.max_length)
-                s = tagger(b["ids"], b["mask"], b["rows"], b["cols"]).float().numpy()
+                s = softmax(tagger(b["ids"], b["mask"], b["rows"], b["cols"]).float().numpy())
                 correct.append(expected_correct(s, b["y"].numpy()))
                 gold.append(b["y"].numpy())
-                pred.append(s.argmax(1))
+                pred.append(predicted(s))
                 sent_of.append(b["rows"].numpy() + start)
             correct, gold, pred, sent_of = (np.concatenate(x) for x in (correct, gold, pred, sent_of))
             n_words = sum(len(s.words) for s in sents)
@@ -507,3 +522,17 @@ def finetune_pos(encoder: Encoder, test_langs: Sequence[str], steps: int = 100, 
                     store[lang] = np.bincount(sent_of, weights=hit, minlength=len(sents)) * len(sents) / n_words
     tuned = Encoder(tagger.model.eval(), tok, name=f"{encoder.name} + POS fine-tuned on English")
     return tuned, TransferResult(_with_gap(pd.DataFrame(rows)), pd.DataFrame(items), pd.DataFrame(majority_items))
+
+
+def subset_task(task: dict, max_train: int | None, test_rows, seed: int = 0) -> dict:
+    """The help-application task of `classification_data` on fewer texts: a seeded sample of at most
+    `max_train` training paragraphs and the labelled test items `test_rows` (indices, every language).
+    Introduced in notebook 00_measuring_alignment, where the real model at scale is measured on a sample."""
+    n_train = len(task["train_texts"])
+    keep = np.arange(n_train) if max_train is None or max_train >= n_train else np.sort(
+        np.random.default_rng(seed).choice(n_train, max_train, replace=False))
+    rows = list(test_rows)
+    return {**task, "train_texts": [task["train_texts"][i] for i in keep],
+            "train_y": np.asarray(task["train_y"])[keep],
+            "test_texts": {lang: [t[i] for i in rows] for lang, t in task["test_texts"].items()},
+            "test_y": np.asarray(task["test_y"])[rows]}

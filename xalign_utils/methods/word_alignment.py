@@ -10,8 +10,9 @@ Written once for the book: the parallel-data chapter induces word pairs with it 
 word-level objective), the contrastive and augmentation chapters reuse the pairs.
 
 Choices where the paper is silent:
-- A maximum shared by several candidates (within `TIE_TOL`) gives **no** link: a collapsed model, whose
-  word vectors are all equal, aligns nothing instead of aligning every word to the first one.
+- A maximum shared by several candidates (tied by `metrics.tie_levels`: cosines within 1e-5) gives
+  **no** link: a collapsed model, whose word vectors are all equal up to rounding, aligns nothing
+  instead of aligning every word to the first one (or to whichever word rounding favours).
 - Words are whitespace/punctuation tokens (`split_words`); Chinese, written without spaces, is cut
   into single Han characters (a stand-in for a word segmenter; say so where it matters).
 - A bare "▁" piece (the tokenizer's word-start marker on pre-split words) is not content and is not
@@ -28,9 +29,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..metrics import SCORE_SCALES, top_ties
 from ..models import Encoder
 
-TIE_TOL = 1e-9
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -87,13 +88,11 @@ def word_vectors(encoder: Encoder, sentences: Sequence[Sequence[str]], layer: in
 
 
 def _unique_argmax(sim: np.ndarray, axis: int) -> np.ndarray:
-    """Index of the maximum along `axis`, or -1 where it is shared (within TIE_TOL) or undefined (NaN)."""
-    filled = np.where(np.isnan(sim), -np.inf, sim)
-    best = filled.argmax(axis=axis)
-    top = filled.max(axis=axis, keepdims=True)
-    n_top = (filled >= top - TIE_TOL).sum(axis=axis)
-    finite = np.isfinite(np.squeeze(top, axis=axis))
-    return np.where((n_top == 1) & finite, best, -1)
+    """Index of the maximum along `axis`, or -1 where it is shared (a tie, `metrics.tie_levels`) or
+    undefined (NaN)."""
+    rows = np.moveaxis(np.where(np.isnan(sim), -np.inf, sim), axis, -1)
+    top = top_ties(rows, SCORE_SCALES["cosine"])  # no finite score: no winner at all
+    return np.where(top.sum(-1) == 1, top.argmax(-1), -1)
 
 
 def argmax_alignment(src: np.ndarray, tgt: np.ndarray) -> list[tuple[int, int]]:
