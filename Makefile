@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PRESET ?= ci
+# Processes for the unit tests (pytest-xdist, one test file per worker) and notebooks at once (xalign build).
+JOBS ?= $(shell $(PYTHON) -c "import os; print(max(1, min(4, os.cpu_count() or 1)))")
 
 .PHONY: test book unit test-kernels check clean-build venv bench
 
@@ -21,11 +23,13 @@ $(STAMP): pyproject.toml constraints.txt
 # The README's test command: unit tests, then build the ci book and check its numbers.
 # Then the measure and degenerate-input tests once more under torch's portable kernels (results must
 # not depend on the CPU). Prints the seconds of each stage at the end.
-MEASURE_TESTS := tests/test_metrics.py tests/test_report.py tests/test_evaluate.py tests/test_transfer.py
+MEASURE_TESTS := tests/test_metrics.py tests/test_transfer.py::test_both_heads_score_exactly_chance_on_features_that_differ_only_by_rounding \
+	tests/test_report.py::test_a_collapsed_model_scores_chance_on_every_measure \
+	tests/test_report.py::test_a_model_that_differs_only_by_rounding_scores_bit_identically
 
 test: $(STAMP)
 	@set -e; t0=$$(date +%s); \
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book"; t1=$$(date +%s); \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book" -n $(JOBS) --dist loadfile; t1=$$(date +%s); \
 	ATEN_CPU_CAPABILITY=default HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book" $(MEASURE_TESTS); t2=$$(date +%s); \
 	HF_HUB_OFFLINE=1 $(VENV)/bin/xalign build --preset $(PRESET); t3=$$(date +%s); \
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m book; t4=$$(date +%s); \

@@ -41,6 +41,17 @@ def _pud_language(langs) -> None:
         raise ValueError("langs needs a non-English language with a PUD treebank (the POS task); e.g. de, es, ru, zh, hi")
 
 
+def _check_reference(reference) -> None:
+    """The real model a chapter measures beside the ci models: a named model, or "" for none."""
+    from .hub import NAMED_REQUIREMENTS, check_model_name
+
+    if not isinstance(reference, str) or (reference and reference not in NAMED_REQUIREMENTS):
+        raise ValueError(f"reference must be one of {', '.join(map(repr, NAMED_REQUIREMENTS))} or '' (none); "
+                         f"got {reference!r}")
+    if reference:
+        check_model_name(reference)
+
+
 def _n_parallel(langs) -> int:
     """Distinct English paragraphs of the `parallel` split in every language of `langs`."""
     from . import data
@@ -84,10 +95,22 @@ class MeasuringAlignment(Chapter):
     n_fit: int
     pos_sentences: int
     resamples: int
+    reference: str
+    reference_items: int
+    reference_n_fit: int
+    reference_apps_train: int
+    reference_pos_sentences: int
+    reference_pos_train: int
+    reference_tatoeba: int
 
     def check(self) -> MeasuringAlignment:
         super().check()
         self.langs = _langs(self.langs, 0, "English is the source language of every comparison")
+        _check_reference(self.reference)
+        _positive_ints(reference_items=self.reference_items, reference_n_fit=self.reference_n_fit,
+                       reference_apps_train=self.reference_apps_train,
+                       reference_pos_sentences=self.reference_pos_sentences, reference_pos_train=self.reference_pos_train,
+                       reference_tatoeba=self.reference_tatoeba)
         if not isinstance(self.control_seeds, list) or not self.control_seeds or any(
                 isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.control_seeds):
             raise ValueError(f"control_seeds must be a non-empty list of non-negative integers; got {self.control_seeds!r}")
@@ -240,11 +263,16 @@ class Transformations(Chapter):
     n_fit: int
     pos_sentences: int
     resamples: int
+    reference: str
+    reference_items: int
+    reference_n_fit: int
 
     def check(self) -> Transformations:
         super().check()
         self.langs = _langs(self.langs, 0, "the linear maps map every language to English")
         _positive_ints(n_fit=self.n_fit, pos_sentences=self.pos_sentences)
+        _check_reference(self.reference)
+        _positive_ints(reference_items=self.reference_items, reference_n_fit=self.reference_n_fit)
         _resamples(self.resamples)
         return self
 
