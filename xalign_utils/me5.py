@@ -585,8 +585,15 @@ def model_dir(source: str | Path | None = None, rebuild: bool = False) -> Path:
     sha = file_sha256(source)
     folder = cache_dir() / "models" / f"{MODEL_NAME}-{sha[:16]}"
     if rebuild or not _entry_ok(folder, sha):
+        import fcntl
+
         read_e5(source, tensors=False)  # a bad file fails here, in one line, before the heavy part
-        atomic_dir(folder, lambda tmp: convert(source, tmp, sha256=sha))
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # one conversion at a time (notebooks run side by side): the second process waits, then finds it done
+        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if rebuild or not _entry_ok(folder, sha):
+                atomic_dir(folder, lambda tmp: convert(source, tmp, sha256=sha))
     return folder
 
 
