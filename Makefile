@@ -37,13 +37,13 @@ test: $(STAMP)
 	echo "make test stages (s): unit $$((t1 - t0)), measures under default kernels $$((t2 - t1)), build $$((t3 - t2)), book tests $$((t4 - t3)), check $$((t5 - t4)); total $$((t5 - t0))"
 
 unit: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book"
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book" -n $(JOBS) --dist loadfile
 
 # The unit tests under torch's portable kernels and under this machine's own (AVX2, AVX-512, ...):
 # results must not depend on the CPU (ties within a stated tolerance are ties), so both must be green.
 test-kernels: $(STAMP)
-	ATEN_CPU_CAPABILITY=default HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book"
-	env -u ATEN_CPU_CAPABILITY HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book"
+	ATEN_CPU_CAPABILITY=default HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book" -n $(JOBS) --dist loadfile
+	env -u ATEN_CPU_CAPABILITY HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book" -n $(JOBS) --dist loadfile
 
 book: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/xalign build --preset $(PRESET)
