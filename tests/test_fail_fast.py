@@ -25,13 +25,21 @@ def run_cli(*args, env_changes=None, drop=()):
 
 
 def test_the_reachability_check_gives_up_at_its_timeout(monkeypatch):
-    def hang(*args, **kwargs):
-        time.sleep(30)
+    import threading
+
+    released = threading.Event()
+
+    def hang(*args, **kwargs):  # a connection attempt that never answers (until the test ends)
+        released.wait(30)
+        raise OSError("never answered")
 
     monkeypatch.setattr(socket, "create_connection", hang)
     t0 = time.monotonic()
-    assert hub.reachable(timeout=0.5) is False
-    assert time.monotonic() - t0 < 5
+    try:
+        assert hub.reachable(timeout=0.5) is False
+        assert time.monotonic() - t0 < 5
+    finally:
+        released.set()
 
 
 def test_an_unreachable_hub_model_is_refused_in_one_line(monkeypatch):
