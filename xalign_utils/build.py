@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from .cache import atomic_write_text
+from .cache import atomic_write_text, package_fingerprint
 from .catalog import MARKER, catalog_markdown
 from .languages import check_languages
 from .presets import get_preset
@@ -107,7 +107,7 @@ def input_hash(stem: str, params: dict) -> str:
     """Hash of everything a notebook's outputs depend on: itself, the package, data, checkpoints, params, upstream metrics."""
     parts = [
         _sha([_notebook_path(stem)]),
-        _sha((ROOT / "xalign_utils").rglob("*.py")),
+        package_fingerprint(),  # the package source (and data manifest): the cache keys use the same hash
         (ROOT / "data" / "MANIFEST.tsv").read_text(),
         _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
         json.dumps(params, sort_keys=True),
