@@ -304,6 +304,25 @@ def test_measure_decoder_outcomes_agree_with_its_tables(tokenizer):
     assert all(ev.greedy[lang] and ev.sampled[lang] for lang in langs)
     with pytest.raises(ValueError, match="pass layer="):
         ev.outcome("strong mAP")
+    # per-item outcomes for record_results: every tidy row's value is its items' mean (EXACT: the same
+    # float64 numbers summed in another order), perplexity is exp of the mean log perplexity
+    items = ev.item_outcomes()
+    assert set(items) == set(tidy.measure) - {"same_language_bias", "perplexity"} | {"log_perplexity"}
+    for row in tidy.itertuples():
+        if row.measure == "same_language_bias":
+            continue
+        if row.measure == "perplexity":
+            x = items["log_perplexity"][row.tgt]
+            # the tidy value averages the float32 log perplexities in float32 (stored here as float64):
+            # the means differ by float32 rounding (~1e-7 of a log perplexity below 20), ~1e-6 after exp
+            assert np.exp(x.mean()) == pytest.approx(row.value, rel=1e-5)
+        else:
+            x = items[row.measure][f"{row.tgt}@{row.layer}" if row.layer >= 0 else row.tgt]
+            assert x.mean() == pytest.approx(row.value, rel=EXACT, abs=EXACT), row
+        assert x.dtype == np.float64 and len(x) == row.n
+    assert {len(cols) for m, cols in items.items() if m.startswith("p_at_1")} == {len(ev.alignment.layers)}
+    np.testing.assert_array_equal(items["correct_language_greedy"]["de"], ev.correct_greedy["de"])
+    np.testing.assert_array_equal(items["strong_map"]["all@1"], ev.outcome("strong mAP", 1))
 
 
 def test_continuations_of_all_languages_in_one_batch_equal_one_language_at_a_time(tokenizer):

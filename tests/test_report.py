@@ -143,3 +143,70 @@ def test_per_language_encoders_route_each_language_through_its_own_model(harness
     for m in ("weak P@1", "weak P@1 centred", "weak P@1 CSLS"):
         assert mixed.summary()[m] == pytest.approx(chance[m], rel=EXACT), m
     assert mixed.summary()["apps accuracy"] == 1 / len(harness.apps_task["labels"])  # exact: a mean of 1/8s
+
+
+def item_key(row, layer):
+    """The `item_outcomes` entry (measure, column) behind one tidy row of a `VariantEval` (its docstring)."""
+    if row.measure.startswith("p_at_1_"):
+        if row.src != "en":
+            return "p_at_1_cosine_non_english", f"{row.src}→{row.tgt}"
+        return (row.measure if row.layer == layer else f"{row.measure}@{row.layer}"), row.tgt
+    if row.measure in ("strong_map", "lid_probe"):
+        return row.measure, "all"
+    if row.measure.split("_", 1)[1] in ("accuracy", "majority") and row.tgt not in ("en", "en_ewt"):
+        return row.measure, row.tgt
+    return None  # no per-item form (bias, macro F1, gap) or English
+
+
+def test_item_outcomes_are_the_items_behind_every_tidy_row(tokenizer):
+    """Every per-item array's mean is its tidy row's value, and every tidy row with a per-item form has
+    one. Tolerance EXACT: the same float64 numbers summed in another order (pandas vs numpy), and for
+    POS per-sentence sums scaled by sentences/words (a few ulp each, n < 9000 terms)."""
+    h = Harness(LANGS, n_fit=30, apps_train=150, pos_train_sentences=40, pos_test_sentences=20, also_layer=0,
+                non_english=True)
+    v = h.measure(tiny(tokenizer, seed=5))
+    items = v.item_outcomes()
+    assert {"p_at_1_cosine", "p_at_1_cosine_centred", "p_at_1_csls", "p_at_1_cosine@0", "p_at_1_cosine_non_english",
+            "strong_map", "lid_probe", "apps_accuracy", "apps_majority", "pos_accuracy", "pos_majority"} == set(items)
+    assert set(items["p_at_1_cosine"]) == {"de", "ru"} and set(items["apps_accuracy"]) == {"de", "ru"}
+    assert set(items["p_at_1_cosine_non_english"]) == {"de→ru", "ru→de"}
+    used = set()
+    for row in v.tidy().itertuples():
+        key = item_key(row, v.layer)
+        if key is None:
+            continue
+        x = items[key[0]][key[1]]
+        assert x.dtype == np.float64 and x.ndim == 1
+        assert x.mean() == pytest.approx(row.value, rel=EXACT, abs=EXACT), (row.measure, key)
+        if not row.measure.startswith("pos_"):  # POS: n counts words, the items are sentences
+            assert len(x) == row.n, key
+        used.add(key)
+    assert used == {(m, c) for m, cols in items.items() for c in cols}  # nothing stored without its row
+    np.testing.assert_array_equal(items["strong_map"]["all"], v.outcome("strong mAP"))
+    np.testing.assert_array_equal(np.column_stack([items["pos_accuracy"][c] for c in ("de", "ru")]),
+                                  v.outcome("POS accuracy")[["de", "ru"]].to_numpy())
+    light = h.measure(tiny(tokenizer, seed=5), full=False).item_outcomes()
+    assert set(light) == {"p_at_1_cosine", "p_at_1_cosine@0", "p_at_1_cosine_non_english", "apps_accuracy", "apps_majority"}
+
+
+def test_a_variant_eval_round_trips_through_record_results(harness, collapsed_eval, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from xalign_utils import record as rec
+    from xalign_utils.report import with_rows
+
+    path = tmp_path / "r.csv"
+    monkeypatch.setenv("XALIGN_RESULTS_PATH", str(path))
+    monkeypatch.setattr(rec, "_recorded", {})
+    extra = pd.DataFrame([{"src": "all", "tgt": "all", "layer": 1, "measure": "trained_parameters", "value": 7.0, "n": -1}])
+    rec.record_results("collapsed", collapsed_eval)
+    rec.record_results("collapsed + rows", with_rows(collapsed_eval, extra))
+    rows = rec.read_results(path)
+    assert len(rows[rows.variant == "collapsed"]) == len(collapsed_eval.tidy())
+    assert rows[rows.variant == "collapsed + rows"].measure.tolist()[-1] == "trained_parameters"
+    items = rec.read_items(rec.items_path(path))
+    for name in ("collapsed", "collapsed + rows"):
+        got = items[(name, 0)]
+        for m, cols in collapsed_eval.item_outcomes().items():
+            for c, x in cols.items():
+                np.testing.assert_array_equal(got[m][c], x)

@@ -90,6 +90,13 @@ def results_file(preset: str, stem: str | None = None) -> Path:
     return BUILD / "results" / (f"{preset}.csv" if stem is None else f"{preset}/{stem}.csv")
 
 
+def items_file(preset: str, stem: str) -> Path:
+    """One notebook's per-item outcomes (`record.items_path` of its `results_file`, read with `record.read_items`)."""
+    from .record import items_path
+
+    return items_path(results_file(preset, stem))
+
+
 def collect_results(preset: str) -> Path:
     """Concatenate every executed notebook's result rows (toc order) into `_build/results/<preset>.csv`."""
     import pandas as pd
@@ -103,8 +110,13 @@ def collect_results(preset: str) -> Path:
     return out
 
 
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
+
+
 def input_hash(stem: str, params: dict) -> str:
-    """Hash of everything a notebook's outputs depend on: itself, the package, data, checkpoints, params, upstream metrics."""
+    """Hash of everything a notebook's outputs depend on: itself, the package, data, checkpoints, params,
+    and of every notebook it reads (`xalign.reads`) the metrics, result rows and per-item outcomes."""
     parts = [
         _sha([_notebook_path(stem)]),
         package_fingerprint(),  # the package source (and data manifest): the cache keys use the same hash
@@ -115,6 +127,8 @@ def input_hash(stem: str, params: dict) -> str:
     for up in upstream(stem):
         f = metrics_file(params["preset"], up)
         parts.append(f.read_text() if f.exists() else "missing")
+        parts += [f"{up} results {_file_digest(results_file(params['preset'], up))}",
+                  f"{up} items {_file_digest(items_file(params['preset'], up))}"]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -216,9 +230,14 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, result
     """Run one notebook with papermill into `out_ipynb` (atomically); returns seconds taken.
 
     The notebook's `record` numbers go to `metrics_json`, its `record_results` rows to
-    `results_csv` (default: beside `metrics_json`); all three are replaced only when it succeeds."""
+    `results_csv` (default: beside `metrics_json`) and their per-item outcomes to
+    `record.items_path(results_csv)`; all four are replaced only when it succeeds (an output the
+    notebook no longer writes is removed then), and a failed run leaves no partial file but the
+    partial notebook."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
+
+    from .record import items_path
 
     results_csv = results_csv or metrics_json.with_suffix(".results.csv")
     out_ipynb.parent.mkdir(parents=True, exist_ok=True)
@@ -226,7 +245,8 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, result
     results_csv.parent.mkdir(parents=True, exist_ok=True)
     tmp_metrics = metrics_json.with_suffix(".partial.json")
     tmp_results = results_csv.with_suffix(".partial.csv")
-    for tmp in (tmp_metrics, tmp_results):
+    outputs = ((tmp_metrics, metrics_json), (tmp_results, results_csv), (items_path(tmp_results), items_path(results_csv)))
+    for tmp, _ in outputs:
         tmp.unlink(missing_ok=True)
     tmp_nb = out_ipynb.with_suffix(".partial.ipynb")
     env_before = dict(os.environ)
@@ -234,23 +254,34 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, result
                        "XALIGN_NOTEBOOK": stem, "XALIGN_QUIET": "1",
                        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
     t0 = time.time()
+    succeeded = False
     try:
         pm.execute_notebook(str(_notebook_path(stem)), str(tmp_nb), parameters=params, kernel_name=KERNEL,
                             cwd=str(ROOT / "notebooks"), progress_bar=False, execution_timeout=CELL_TIMEOUT_S,
                             log_output=False)
+        succeeded = True
     except PapermillExecutionError as e:
         raise BuildError(f"{stem} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                          f"{e.ename}: {e.evalue}; the partial notebook is {_shown(tmp_nb)}") from None
     finally:
         os.environ.clear()
         os.environ.update(env_before)
+        if not succeeded:  # whatever stopped it: the previous good outputs stay, no partial file is left
+            for tmp, _ in outputs:
+                tmp.unlink(missing_ok=True)
     os.replace(tmp_nb, out_ipynb)
-    for tmp, final in ((tmp_metrics, metrics_json), (tmp_results, results_csv)):
+    publish_outputs(outputs)
+    return time.time() - t0
+
+
+def publish_outputs(outputs) -> None:
+    """Move each (partial, final) pair of a successful run into place; a final file whose partial the
+    run did not write is removed (it belongs to an earlier run)."""
+    for tmp, final in outputs:
         if tmp.exists():
             os.replace(tmp, final)
         else:
             final.unlink(missing_ok=True)
-    return time.time() - t0
 
 
 def _shown(path: Path) -> str:
@@ -324,7 +355,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                 params = preset_parameters(stem, p.name)
                 out = executed / f"{stem}.ipynb"
                 stamp = out.with_suffix(".inputs")
-                key = input_hash(stem, params)  # after its upstream notebooks finished: their metrics are in it
+                key = input_hash(stem, params)  # after its upstream notebooks finished: their outputs are in it
                 if not force and out.exists() and stamp.exists() and stamp.read_text() == key:
                     print(f"{tag(stem)}: up to date", flush=True)
                     timings[stem] = None
@@ -435,7 +466,8 @@ def render_book(preset: str = "ci", timed: bool = False):
 # ---------------------------------------------------------------- one notebook, other parameters
 
 def run(stem: str, overrides: dict, out_dir: Path | None = None) -> Path:
-    """Execute one notebook with changed parameters into its own folder (papermill-style)."""
+    """Execute one notebook with changed parameters into its own folder (papermill-style): the executed
+    notebook, `metrics.json`, `results.csv` and `results.items.npz` (per-item outcomes)."""
     check_inputs()
     params = validate_parameters(stem, overrides)
     tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]

@@ -96,20 +96,37 @@ def notebook_name() -> str:
     return os.environ.get("XALIGN_NOTEBOOK", "interactive")
 
 
+def items_path(results_csv: str | Path) -> Path:
+    """Where the per-item outcomes beside a results CSV go: `x.csv` -> `x.items.npz`."""
+    return Path(results_csv).with_suffix(".items.npz")
+
+
 def record_results(variant: str, table, family: str = "base", seed: int = 0, n: int | None = None,
                    replace: bool = False):
     """Append the tidy rows of one evaluated model variant to this notebook's results file.
 
-    `table` has columns `measure` and `value` and optionally `src`, `tgt`, `layer`, `n` (as
-    `evaluate_alignment` and `transfer.tidy` produce). Every row gets the notebook, variant, family
-    and seed; `xalign build` collects every notebook's rows into `_build/results/<preset>.csv`
-    (schema: `RESULT_COLUMNS`, see the README). A (variant, seed) recorded twice by one run of a
-    notebook is an error (pass `replace=True` when re-running a cell on purpose).
+    `table` is either a DataFrame with columns `measure` and `value` and optionally `src`, `tgt`,
+    `layer`, `n` (as `evaluate_alignment` and `transfer.tidy` produce), or an evaluation object
+    (`report.VariantEval`, `generative.DecoderEval`): its `.tidy()` gives the rows and its
+    `.item_outcomes()` (measure -> column -> 1-D per-item outcomes) goes to the items file beside the
+    results file (`items_path`, read back with `read_items`), so that a later chapter can compare any
+    two variants on the same items (`metrics.compare`). A DataFrame stores no per-item outcomes.
+
+    Every row gets the notebook, variant, family and seed; `xalign build` collects every notebook's
+    rows into `_build/results/<preset>.csv` (schema: `RESULT_COLUMNS`, see the README). A (variant,
+    seed) recorded twice by one run of a notebook is an error (pass `replace=True` when re-running a
+    cell on purpose: its rows and per-item outcomes are replaced). The first call of a run starts both
+    files afresh (a stale items file of an earlier run is removed).
     """
     import pandas as pd
 
     if not variant or not isinstance(variant, str):
         raise ValueError("record_results needs a variant name (a non-empty string)")
+    outcomes = None
+    if not isinstance(table, pd.DataFrame) and callable(getattr(table, "tidy", None)):
+        if callable(getattr(table, "item_outcomes", None)):
+            outcomes = _checked_outcomes(variant, table.item_outcomes())
+        table = table.tidy()
     missing = {"measure", "value"} - set(table.columns)
     if missing:
         raise ValueError(f"record_results needs columns measure and value; missing {', '.join(sorted(missing))}")
@@ -133,8 +150,98 @@ def record_results(variant: str, table, family: str = "base", seed: int = 0, n: 
         old = old[(old.variant != variant) | (old.seed != seed)]
     out = pd.concat([old, rows], ignore_index=True) if len(old) else rows
     atomic_write_text(path, out.to_csv(index=False))
+    _record_items(items_path(path), variant, seed, outcomes, first_write)
     seen.add((variant, seed))
     return rows
+
+
+def _checked_outcomes(variant: str, outcomes) -> dict[str, dict[str, "np.ndarray"]]:
+    """`item_outcomes()` as measure -> column -> finite 1-D float64 arrays (refused otherwise)."""
+    import numpy as np
+
+    checked = {}
+    for measure, columns in dict(outcomes).items():
+        if not isinstance(measure, str) or not measure:
+            raise ValueError(f"variant {variant!r}: per-item measure names must be non-empty strings; got {measure!r}")
+        checked[measure] = {}
+        for column, values in dict(columns).items():
+            if not isinstance(column, str) or not column:
+                raise ValueError(f"variant {variant!r}, {measure}: column names must be non-empty strings; got {column!r}")
+            arr = np.asarray(values, dtype=np.float64)
+            if arr.ndim != 1 or not len(arr):
+                raise ValueError(f"variant {variant!r}, {measure} [{column}]: per-item outcomes must be a non-empty "
+                                 f"1-D array; got shape {arr.shape}")
+            if not np.isfinite(arr).all():
+                raise ValueError(f"variant {variant!r}, {measure} [{column}]: per-item outcomes must be finite")
+            checked[measure][column] = arr
+    return checked
+
+
+def _record_items(path: Path, variant: str, seed: int, outcomes, first_write: bool) -> None:
+    """Add (or, for the same variant and seed, replace) one variant's per-item outcomes in `path`."""
+    stored = read_items(path) if path.exists() and not first_write else {}
+    dropped = stored.pop((variant, int(seed)), None) is not None
+    if outcomes:
+        stored[(variant, int(seed))] = outcomes
+    elif not dropped and not (first_write and path.exists()):
+        return  # nothing stored for this variant, nothing stale to drop: the file is left as it is
+    if stored:
+        write_items(path, stored)
+    else:
+        path.unlink(missing_ok=True)
+
+
+_INDEX = "index"  # the npz member holding the JSON list of [variant, seed, measure, column], one per array
+
+
+def write_items(path: str | Path, items: dict) -> None:
+    """Write {(variant, seed): {measure: {column: 1-D array}}} to `path` (atomically, byte-reproducible).
+
+    The file is an npz archive (`np.load` reads it): member `index` is a JSON list of [variant, seed,
+    measure, column], and member `a<i>` the float64 outcomes of the i-th entry, so names may hold any
+    character. Members carry a fixed timestamp, so the same outcomes give the same bytes (the build
+    hashes this file to decide whether chapters that read it must rerun)."""
+    import tempfile
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    index, arrays = [], []
+    for (variant, seed), measures in sorted(items.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
+        for measure in sorted(measures):
+            for column in sorted(measures[measure]):
+                index.append([variant, int(seed), measure, column])
+                arrays.append(np.ascontiguousarray(measures[measure][column], dtype=np.float64))
+    members = [(_INDEX, np.array(json.dumps(index, ensure_ascii=False)))]
+    members += [(f"a{i}", a) for i, a in enumerate(arrays)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, arr in members:
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with zf.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, arr, allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_items(path: str | Path) -> dict[tuple[str, int], dict[str, dict[str, "np.ndarray"]]]:
+    """A notebook's per-item outcomes (`items_path` of its results CSV): {(variant, seed): {measure:
+    {column: float64 1-D array}}}, as `record_results` stored them."""
+    import numpy as np
+
+    out: dict = {}
+    with np.load(path, allow_pickle=False) as npz:
+        if _INDEX not in npz.files:
+            raise ValueError(f"{path} is not a per-item outcomes file (no {_INDEX!r} member)")
+        for i, (variant, seed, measure, column) in enumerate(json.loads(str(npz[_INDEX]))):
+            out.setdefault((variant, int(seed)), {}).setdefault(measure, {})[column] = npz[f"a{i}"]
+    return out
 
 
 def np_finite(values) -> bool:

@@ -5,7 +5,7 @@ Introduced in notebook 01_parallel_data. `Harness` fixes everything a comparison
 returns a `VariantEval` with **per-item** outcomes, so any two variants can be compared with
 `metrics.compare` (a paired bootstrap over the same items), and tidy rows for `record.record_results`.
 
-Protocol (DESIGN §3), as in notebook 00:
+Protocol (README, "How the book measures"), as in notebook 00:
 - eval sentences: `data.eval_items(langs, "sentences")`; nothing trained or fitted on them;
 - the layer is fixed before any training (default: the last hidden state, the one the method
   objectives act on), never chosen on eval;
@@ -89,6 +89,65 @@ class VariantEval:
         tables = [pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value", "n"])]
         tables += [tidy(res, task, self.layer) for task, res in (("apps", self.apps), ("pos", self.pos)) if res is not None]
         return pd.concat(tables, ignore_index=True)
+
+    def item_outcomes(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per-item outcomes behind `tidy()`'s rows (measure -> column -> float64 array), for
+        `record.record_results`: each array's mean is the value of one tidy row (up to float64
+        summation order). Measures with the tidy names:
+
+        - `p_at_1_cosine`, `p_at_1_cosine_centred`, `p_at_1_csls`: columns the non-English target
+          languages, one value per eval item: the expected en->X hit at the harness's layer;
+        - `p_at_1_cosine@<L>` (with `also_layer`): the same at hidden state L (tidy: `p_at_1_cosine`,
+          layer L); `p_at_1_cosine_non_english` (with `non_english`): columns "de→ru", ... (tidy:
+          `p_at_1_cosine`, src de, tgt ru). Kept apart so that pooling the columns of `p_at_1_cosine`
+          gives the headline en->X weak P@1 and nothing else;
+        - `strong_map` (column "all": each item's AP), `lid_probe` (column "all": each test item 0/1);
+        - `apps_accuracy`, `apps_majority`: columns the non-English languages, per test item;
+        - `pos_accuracy`, `pos_majority`: columns the non-English PUD languages, one value per PUD
+          sentence: its correctly tagged words scaled so that the column mean is the word accuracy
+          (`transfer.pos_accuracy`; sentences, not words, are the unit a paired bootstrap resamples).
+
+        Not stored: `strong_same_language_bias`, `*_macro_f1`, `*_gap` (no per-item form) and the
+        English rows of the transfer tasks."""
+        def cols(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+            return {str(c): frame[c].to_numpy(dtype=np.float64) for c in frame.columns}
+
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for view, h in self.hits.items():
+            name = {"cosine": "p_at_1_cosine", "centred": "p_at_1_cosine_centred", "csls": "p_at_1_csls",
+                    NON_ENGLISH: "p_at_1_cosine_non_english"}.get(view)
+            if name is None:  # "cosine layer L"
+                name = f"p_at_1_cosine@{int(view.split()[-1])}"
+            out[name] = cols(h)
+        if self.ap is not None:
+            out["strong_map"] = {"all": np.asarray(self.ap, dtype=np.float64)}
+            out["lid_probe"] = {"all": np.asarray(self.lid, dtype=np.float64)}
+        for task, res in (("apps", self.apps), ("pos", self.pos)):
+            if res is not None:
+                out[f"{task}_accuracy"] = cols(self.non_en(res))
+                out[f"{task}_majority"] = cols(res.majority_items[[c for c in res.majority_items.columns if c != "en"]])
+        return out
+
+
+@dataclass
+class WithRows:
+    """An evaluation (`VariantEval`, `generative.DecoderEval`) plus tidy rows of its own that have no
+    per-item outcomes (e.g. the number of trained parameters): what `record.record_results` takes."""
+
+    evaluation: object
+    rows: pd.DataFrame
+
+    def tidy(self) -> pd.DataFrame:
+        return pd.concat([self.evaluation.tidy(), self.rows], ignore_index=True)
+
+    def item_outcomes(self) -> dict[str, dict[str, np.ndarray]]:
+        return self.evaluation.item_outcomes()
+
+
+def with_rows(evaluation, *rows: pd.DataFrame) -> WithRows:
+    """`evaluation` recorded with extra tidy rows (src, tgt, layer, measure, value, n) beside its own;
+    the per-item outcomes are the evaluation's."""
+    return WithRows(evaluation, pd.concat(rows, ignore_index=True))
 
 
 NON_ENGLISH = "cosine non-English"  # the view of X→Y retrieval between two non-English languages

@@ -628,6 +628,39 @@ class DecoderEval:
                 rows.append((lang, lang, -1, measure, float(value), n))
         return pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value", "n"])
 
+    def item_outcomes(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per-item outcomes behind `tidy()`'s rows (measure -> column -> float64 array), for
+        `record.record_results`. Measure names are the tidy names; each array's mean is one tidy row's
+        value (up to float64 summation order), except `log_perplexity`:
+
+        - View I at every hidden state L: `p_at_1_cosine`, `p_at_1_centred`, `p_at_1_csls` with columns
+          f"{lang}@{L}" (non-English target language; per parallel text, the expected en->X hit),
+          `strong_map` and `lid_probe` with columns f"all@{L}" (per-item AP; per test item 0/1). Pass
+          the columns of one layer to compare variants at that layer (pooling every column pools layers);
+        - per language (column = the language, layer -1 in the tidy rows), one value per prompt:
+          `correct_language_greedy`, `correct_language_sampled` (0/1), `other_script_share`,
+          `distinct_3grams` (each prompt's mean over its greedy and sampled continuation);
+        - `log_perplexity`: per language, each held-out row's log perplexity; the tidy `perplexity` is
+          exp of its mean, not its mean (hence the other name).
+
+        Not stored: `same_language_bias` (a share, no items)."""
+        a = self.alignment
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for i, layer in enumerate(a.layers):
+            for measure, frames in (("p_at_1_cosine", a.hits), ("p_at_1_centred", a.centred), ("p_at_1_csls", a.csls)):
+                if frames is not None:
+                    out.setdefault(measure, {}).update({f"{tgt}@{layer}": frames[i][tgt].to_numpy(dtype=np.float64)
+                                                        for tgt in frames[i].columns})
+            out.setdefault("strong_map", {})[f"all@{layer}"] = np.asarray(a.ap[i], dtype=np.float64)
+            if a.lid is not None:
+                out.setdefault("lid_probe", {})[f"all@{layer}"] = np.asarray(a.lid[i], dtype=np.float64)
+        for measure, table in (("correct_language_greedy", self.correct_greedy), ("correct_language_sampled", self.correct_sampled),
+                               ("other_script_share", self.other_script), ("distinct_3grams", self.distinct),
+                               ("log_perplexity", self.log_ppl)):
+            if table:
+                out[measure] = {lang: np.asarray(v, dtype=np.float64) for lang, v in table.items()}
+        return out
+
 
 def measure_decoder(encoder: Encoder, texts: Mapping[str, Sequence[str]], prompts: Mapping[str, Sequence[str]],
                     heldout: Mapping[str, torch.Tensor], lid: LanguageID, n_fit: int = 100, seed: int = 0,
