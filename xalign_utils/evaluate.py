@@ -5,7 +5,7 @@ Introduced in notebook 00_measuring_alignment; every notebook reports through it
 compare across chapters. Table columns: src, tgt, layer, measure, value (src = tgt = "all" for the
 pooled measures: strong alignment and the language-ID probe).
 
-The protocol (DESIGN §3): sentence-level measures use the eval items of at least
+The protocol (README, "How the book measures"): sentence-level measures use the eval items of at least
 `data.SENTENCE_MIN_WORDS` English words (`items="sentences"`); the shorter ones are the "terms"
 set. Nothing is fitted on eval rows: `fit_centring` estimates each language's mean on `pretrain`
 paragraphs (inductive), and `choose_layer` picks a layer on `parallel`-split pairs. A number

@@ -1,6 +1,6 @@
 """Presets (`ci`, `book`, `paper`): languages, model shapes and budgets, chosen by name everywhere.
 
-Introduced in notebook 00_measuring_alignment; see DESIGN §5 and the README's preset table.
+Introduced in notebook 00_measuring_alignment; see the preset table in the README's "Presets" section.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 pretraining text, and dictionaries induced from parallel text.
 
 Only `parallel`-split text may be used to induce dictionaries, and only `pretrain` text or English
-task-training data is code-switched (DESIGN §3); nothing here reads data.
+task-training data is code-switched (README, "Data and splits"); nothing here reads data.
 
 Code-switching (Qin et al. 2020, CoSDA-ML)
     Each word of an English sentence that has an entry in at least one target-language dictionary is,

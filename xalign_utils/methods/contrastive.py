@@ -1,7 +1,8 @@
 """Contrastive objectives (survey §4.2): sentence-level InfoNCE on translation pairs, word-level
 contrastive alignment, English-only SimCSE. Each is a batch builder plus a loss for `train.train_loop`.
 
-Only `parallel`-split text may be passed to these functions (DESIGN §3); nothing here reads data.
+Only `parallel`-split text may be passed to these functions (README, "Data and splits"); nothing here
+reads data.
 
 Sentence-level InfoNCE (translation ranking; LaBSE, Feng et al. 2022; InfoXLM, Chi et al. 2021)
     For a batch of B pairs (e_i, x_i) with pooled, L2-normalised embeddings u_i = f(e_i), v_i = f(x_i):

@@ -1,7 +1,8 @@
 """Parallel-data objectives (survey §4.1): translation language modelling, word-level alignment,
 multilingual distillation. Each objective is a batch builder plus a loss for `train.train_loop`.
 
-Only `parallel`-split text may be passed to these functions (DESIGN §3); nothing here reads data.
+Only `parallel`-split text may be passed to these functions (README, "Data and splits"); nothing here
+reads data.
 
 TLM (Conneau & Lample 2019)
     A translation pair becomes one input `<s> x </s></s> y </s>` (XLM-R's pair format), tokens of
