@@ -64,7 +64,7 @@ def test_generative_resolves_named_hidden_states_against_the_preset_decoder():
         chapters.check_parameters("06_generative", params)
 
 
-@pytest.mark.parametrize("stem", sorted(chapters.CHAPTERS))
+@pytest.mark.parametrize("stem", sorted(s for s, c in chapters.CHAPTERS.items() if issubclass(c, chapters.Chapter)))
 def test_the_real_model_runs_where_it_fits_and_is_refused_at_once_elsewhere(stem):
     params = {**build.notebook_parameters(stem), "model": "me5-small"}
     if stem in ("00_measuring_alignment", "05_transformations"):
@@ -73,3 +73,27 @@ def test_the_real_model_runs_where_it_fits_and_is_refused_at_once_elsewhere(stem
         with pytest.raises(ValueError, match=r"model 'me5-small' is refused here: this chapter ") as e:
             chapters.check_parameters(stem, params)
         assert "\n" not in str(e.value)
+
+
+def test_synthesis_takes_no_model_and_checks_its_resamples():
+    params = build.notebook_parameters("07_synthesis")
+    assert "model" not in params and "langs" not in params
+    assert chapters.check_parameters("07_synthesis", params).resamples == params["resamples"]
+    with pytest.raises(ValueError, match="corr_resamples must be an integer of at least 100; got 10"):
+        chapters.check_parameters("07_synthesis", {**params, "corr_resamples": 10})
+
+
+def test_sizes_left_at_none_follow_the_model_and_explicit_sizes_stay():
+    params = build.notebook_parameters("00_measuring_alignment")
+    ci = chapters.check_parameters("00_measuring_alignment", params)
+    assert (ci.control_seeds, ci.n_fit, ci.pos_sentences, ci.apps_train, ci.pos_train) == ([0, 1, 2], 2000, 500, 4000, None)
+    real = chapters.check_parameters("00_measuring_alignment", {**params, "model": "me5-small"})
+    assert real.control_seeds == [0]
+    assert (real.n_fit, real.pos_sentences, real.apps_train, real.pos_train) == (
+        params["reference_n_fit"], params["reference_pos_sentences"], params["reference_apps_train"],
+        params["reference_pos_train"])
+    chosen = chapters.check_parameters("00_measuring_alignment",
+                                       {**params, "model": "me5-small", "n_fit": 300, "control_seeds": [4, 5]})
+    assert (chosen.n_fit, chosen.control_seeds) == (300, [4, 5])
+    with pytest.raises(ValueError, match="apps_train must be a positive integer; got 0"):
+        chapters.check_parameters("00_measuring_alignment", {**params, "apps_train": 0})

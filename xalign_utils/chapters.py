@@ -91,9 +91,11 @@ class MeasuringAlignment(Chapter):
 
     no_real_model: ClassVar[str | None] = None
 
-    control_seeds: list
-    n_fit: int
-    pos_sentences: int
+    control_seeds: list | None
+    n_fit: int | None
+    pos_sentences: int | None
+    apps_train: int | None
+    pos_train: int | None
     resamples: int
     reference: str
     reference_items: int
@@ -103,9 +105,27 @@ class MeasuringAlignment(Chapter):
     reference_pos_train: int
     reference_tatoeba: int
 
+    # The sizes a parameter left at None takes: for the models trained here, and for a real model at scale as
+    # the chapter's own model (on CPU it is measured at the `reference_*` sizes, with one random-init control
+    # of its shape: three controls at the ci sizes are more than an hour on two cores).
+    CI_SIZES: ClassVar[dict] = {"control_seeds": [0, 1, 2], "n_fit": 2000, "pos_sentences": 500, "apps_train": 4000,
+                                "pos_train": None}
+
+    def sizes(self) -> dict:
+        """The sizes None stands for, given the chapter's model."""
+        from .hub import NAMED_REQUIREMENTS
+
+        if self.model not in NAMED_REQUIREMENTS:
+            return dict(self.CI_SIZES)
+        return {"control_seeds": [0], "n_fit": self.reference_n_fit, "pos_sentences": self.reference_pos_sentences,
+                "apps_train": self.reference_apps_train, "pos_train": self.reference_pos_train}
+
     def check(self) -> MeasuringAlignment:
         super().check()
         self.langs = _langs(self.langs, 0, "English is the source language of every comparison")
+        for name, value in self.sizes().items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         _check_reference(self.reference)
         _positive_ints(reference_items=self.reference_items, reference_n_fit=self.reference_n_fit,
                        reference_apps_train=self.reference_apps_train,
@@ -114,7 +134,9 @@ class MeasuringAlignment(Chapter):
         if not isinstance(self.control_seeds, list) or not self.control_seeds or any(
                 isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.control_seeds):
             raise ValueError(f"control_seeds must be a non-empty list of non-negative integers; got {self.control_seeds!r}")
-        _positive_ints(n_fit=self.n_fit, pos_sentences=self.pos_sentences)
+        _positive_ints(n_fit=self.n_fit, pos_sentences=self.pos_sentences, apps_train=self.apps_train)
+        if self.pos_train is not None:
+            _positive_ints(pos_train=self.pos_train)
         _resamples(self.resamples)
         return self
 
@@ -345,7 +367,28 @@ class Generative(Chapter):
         return out
 
 
-CHAPTERS: dict[str, type[Chapter]] = {
+@dataclass
+class Synthesis:
+    """07_synthesis: reads the other chapters' results, trains nothing (no languages or model of its own)."""
+
+    preset: str
+    seed: int
+    resamples: int
+    corr_resamples: int
+
+    def check(self) -> Synthesis:
+        from .presets import get_preset
+
+        get_preset(self.preset)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        _resamples(self.resamples)
+        if isinstance(self.corr_resamples, bool) or not isinstance(self.corr_resamples, int) or self.corr_resamples < 100:
+            raise ValueError(f"corr_resamples must be an integer of at least 100; got {self.corr_resamples!r}")
+        return self
+
+
+CHAPTERS: dict[str, type] = {
     "00_measuring_alignment": MeasuringAlignment,
     "01_parallel_data": ParallelData,
     "02_contrastive": Contrastive,
@@ -353,6 +396,7 @@ CHAPTERS: dict[str, type[Chapter]] = {
     "04_augmentation": Augmentation,
     "05_transformations": Transformations,
     "06_generative": Generative,
+    "07_synthesis": Synthesis,
 }
 
 
