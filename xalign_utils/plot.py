@@ -61,3 +61,23 @@ def heatmap(matrix: pd.DataFrame, ax=None, title: str = "", fmt: str = ".2f", cm
     ax.set_title(title)
     plt.colorbar(im, ax=ax, fraction=0.046)
     return ax
+
+
+VERDICT_COLORS = {"better": "tab:green", "reproduced": "tab:green", "worse": "tab:red", "not reproduced": "tab:red",
+                  "inconclusive": "0.45", "inconclusive at this scale": "0.45"}
+
+
+def interval_bars(labels, intervals, verdicts=None, ax=None, xlabel: str = "difference a − b (95 % interval)"):
+    """One horizontal bar per paired interval (`metrics.Interval`: mean and bounds), top to bottom in the
+    order given, coloured by its verdict; the vertical line is 0 (no difference)."""
+    ax = ax or plt.gca()
+    y = np.arange(len(labels))[::-1]
+    for yi, iv, v in zip(y, intervals, verdicts or [None] * len(labels)):
+        color = VERDICT_COLORS.get(v, "tab:blue")
+        ax.plot([iv.low, iv.high], [yi, yi], color=color, linewidth=3, solid_capstyle="butt")
+        ax.plot([iv.diff], [yi], "o", color=color, markersize=4)
+    ax.axvline(0, color="0.2", linewidth=1)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", visible=False)
+    return ax

@@ -1,0 +1,141 @@
+"""The claim-check rules of chapter 07 (xalign_utils.ledger) on made-up inputs with known answers."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from xalign_utils import ledger
+from xalign_utils.metrics import Interval, paired_bootstrap
+
+
+def iv(low, high):
+    return Interval((low + high) / 2, low, high, 100, 1000, 0, 0.95)
+
+
+def test_clear_improvement_is_reproduced():
+    assert ledger.check_verdict(iv(0.02, 0.10)) == "reproduced"
+    assert ledger.check_verdict(iv(-0.10, -0.02), predicted=-1) == "reproduced"
+
+
+def test_overlapping_interval_is_inconclusive():
+    assert ledger.check_verdict(iv(-0.01, 0.05)) == "inconclusive at this scale"
+    assert ledger.check_verdict(iv(-0.05, 0.01), predicted=-1) == "inconclusive at this scale"
+
+
+def test_clear_reverse_is_not_reproduced():
+    assert ledger.check_verdict(iv(-0.10, -0.02)) == "not reproduced"
+    assert ledger.check_verdict(iv(0.02, 0.10), predicted=-1) == "not reproduced"
+
+
+def test_not_worse_passes_an_overlap_but_not_a_clear_loss():
+    assert ledger.check_verdict(iv(-0.03, 0.02), kind="not worse") == "reproduced"
+    assert ledger.check_verdict(iv(-0.03, -0.01), kind="not worse") == "not reproduced"
+
+
+def test_bad_direction_or_kind_is_refused():
+    with pytest.raises(ValueError, match="predicted"):
+        ledger.check_verdict(iv(0, 1), predicted=0)
+    with pytest.raises(ValueError, match="kind"):
+        ledger.check_verdict(iv(0, 1), kind="similar")
+
+
+def test_finding_verdict_combines_checks():
+    R, N, I = ledger.CLAIM_VERDICTS
+    assert ledger.finding_verdict([R, R]) == R
+    assert ledger.finding_verdict([R, I]) == I
+    assert ledger.finding_verdict([R, N, I]) == N
+    with pytest.raises(ValueError):
+        ledger.finding_verdict([])
+    with pytest.raises(ValueError, match="unknown"):
+        ledger.finding_verdict(["better"])
+
+
+def test_single_seed_rows_are_flagged():
+    assert ledger.caveats([1, 3], "book") == ["one seed"]
+    assert ledger.caveats([3, 3], "book") == []
+    assert ledger.caveats([3], "ci") == ["ci budget"]
+
+
+def test_one_seed_bootstrap_is_the_paired_bootstrap():
+    rng = np.random.default_rng(1)
+    a, b = rng.random(50), rng.random(50)
+    one = ledger.seed_item_bootstrap([a], [b], 500, 3)
+    two = paired_bootstrap(a, b, 500, 3)
+    assert (one.diff, one.low, one.high) == (two.diff, two.low, two.high)
+
+
+def test_seed_spread_widens_the_interval():
+    # three seeds with the same item noise but seed-level shifts of +-0.1: the two-level interval must be
+    # wider than the item-only interval of the pooled seeds, and contain the mean difference
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 0.2, 400)
+    a = [base + 0.05 + shift for shift in (-0.1, 0.0, 0.1)]
+    b = [np.zeros(400)] * 3
+    two = ledger.seed_item_bootstrap(a, b, 4000, 0)
+    pooled = paired_bootstrap(np.concatenate(a), np.concatenate(b), 4000, 0)
+    assert two.low < two.diff < two.high
+    assert two.diff == pytest.approx(0.05 + base.mean(), rel=1e-12)
+    assert (two.high - two.low) > 2 * (pooled.high - pooled.low)
+
+
+def test_identical_systems_give_a_zero_interval():
+    a = [np.ones(30), np.zeros(30)]
+    out = ledger.seed_item_bootstrap(a, a, 200, 0)
+    assert (out.diff, out.low, out.high) == (0.0, 0.0, 0.0)
+    assert ledger.check_verdict(out) == "inconclusive at this scale"
+
+
+def test_spearman_known_values():
+    assert ledger.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0, rel=1e-12)
+    assert ledger.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0, rel=1e-12)
+    # 1 - 6 sum d^2 / (n (n^2 - 1)) with ranks (1,2,3,4,5) vs (2,1,4,3,5): d^2 sum 4 -> 0.8
+    assert ledger.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(0.8, rel=1e-12)
+    assert ledger.spearman([1, 1, 1], [1, 2, 3]) == 0.0  # a constant side carries no order
+
+
+def test_language_only_correlation_vanishes_within_languages():
+    # x and y both just follow the language (two languages, values ordered by language, random within):
+    # the pooled rho is high, the within-language rho is not
+    rng = np.random.default_rng(0)
+    groups = np.repeat(["de", "zh"], 40)
+    x = np.where(groups == "de", 1.0, 0.0) + rng.random(80) * 0.1
+    y = np.where(groups == "de", 1.0, 0.0) + rng.random(80) * 0.1
+    pooled = ledger.spearman_interval(x, y, resamples=300)
+    within = ledger.spearman_interval(x, y, groups=groups, resamples=300)
+    assert pooled.low > 0.5
+    assert within.low < 0 < within.high
+
+
+def test_correlation_units_move_together():
+    # 5 variants x 4 languages; resampling variants (not rows) gives 5 units
+    x = np.repeat(np.arange(5.0), 4)
+    out = ledger.spearman_interval(x, x + 0.0, units=np.repeat(list("abcde"), 4), resamples=200)
+    assert out.n == 5
+    assert out.diff == pytest.approx(1.0, rel=1e-12)
+
+
+def test_pretraining_pairs_follow_the_chapters_naming():
+    names = ["base", "tlm", "random-init+tlm", "λ = 0", "λ = 0 (from random init)", "random-init+gone"]
+    assert ledger.pretraining_pairs(names) == [("tlm", "random-init+tlm"), ("λ = 0", "λ = 0 (from random init)")]
+
+
+def test_missing_chapter_is_one_line_naming_the_command(tmp_path):
+    with pytest.raises(ledger.MissingResults) as e:
+        ledger.Results.load("ci", ["03_adapters"], tmp_path)
+    msg = str(e.value)
+    assert "\n" not in msg and "03_adapters" in msg and "xalign build --preset ci --notebook 03_adapters" in msg
+
+
+def test_sortable_html_marks_the_table():
+    html = ledger.sortable_html(pd.DataFrame({"variant": ["a<b"], "x": [0.12345]}))
+    assert 'class="dataframe sortable"' in html and "0.123" in html and "a&lt;b" in html
+
+
+def test_findings_page_rows_are_the_ledger_rows_in_order():
+    from xalign_utils.build import ROOT
+
+    page = (ROOT / "book" / "findings.md").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == len(ledger.FINDINGS)
+    for i, (row, (claim, _, keys)) in enumerate(zip(rows, ledger.FINDINGS), 1):
+        assert row.startswith(f"| {i} | {claim} {{cite:p}}`{keys}`."), row[:120]
+        assert f"::f{i}_verdict" in row and f"::f{i}_evidence" in row

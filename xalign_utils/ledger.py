@@ -1,0 +1,505 @@
+"""The claim-check ledger of chapter 07: the survey's findings judged from the numbers every chapter recorded.
+
+Introduced in notebook 07_synthesis. Chapter 07 never trains or embeds anything: it reads the result rows
+(`record.record_results`) and the per-item outcomes (`record.read_items`) that chapters 00-06 wrote into
+`_build/results/<preset>/`, and decides every verdict by the rules below, which are unit-tested on made-up
+inputs (tests/test_ledger.py).
+
+**The rules.**
+- A *check* is one paired difference `a - b` on per-item outcomes (the same items, the same seeds), with the
+  sign the finding predicts. Its interval resamples seeds, then items within each drawn seed (one seed: the
+  paired bootstrap of `metrics.paired_bootstrap`). The check is *reproduced* when the whole interval lies on
+  the predicted side of 0, *not reproduced* when it lies wholly on the other side, and *inconclusive at this
+  scale* when it contains 0.
+- A *not-worse* check (a finding that one thing "reaches" another) passes unless the interval lies wholly on
+  the wrong side; it is only ever used beside a superiority check of the same finding, because a wide
+  interval alone would pass it.
+- Correlation checks use the same rule on a bootstrap interval of Spearman's rho (variants resampled).
+- A finding is *reproduced* when every one of its checks is, *not reproduced* when any check is, and
+  *inconclusive at this scale* otherwise.
+- Caveats are attached, never hidden: "one seed" when a check rests on a single training seed, and
+  "ci budget" when the runs come from the `ci` preset, whose training budgets are shorter than the methods
+  need (their curves still climb).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .metrics import Interval, paired_bootstrap
+
+CLAIM_VERDICTS = ("reproduced", "not reproduced", "inconclusive at this scale")
+KINDS = ("better", "not worse")
+
+
+class MissingResults(RuntimeError):
+    """A chapter whose results chapter 07 reads has not been built for this preset."""
+
+
+# ------------------------------------------------------------------------------------------ the rules
+def check_verdict(interval: Interval, predicted: int = 1, kind: str = "better") -> str:
+    """The verdict of one check: `interval` of a - b, `predicted` +1 (a above b) or -1 (a below b)."""
+    if predicted not in (1, -1):
+        raise ValueError(f"predicted must be +1 or -1; got {predicted!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    low, high = (interval.low, interval.high) if predicted == 1 else (-interval.high, -interval.low)
+    if high < 0:
+        return "not reproduced"
+    if low > 0 or kind == "not worse":
+        return "reproduced"
+    return "inconclusive at this scale"
+
+
+def finding_verdict(verdicts: Sequence[str]) -> str:
+    """All checks reproduced: reproduced; any not reproduced: not reproduced; else inconclusive."""
+    if not verdicts:
+        raise ValueError("a finding needs at least one check")
+    bad = [v for v in verdicts if v not in CLAIM_VERDICTS]
+    if bad:
+        raise ValueError(f"unknown check verdict {bad[0]!r}; expected one of: {', '.join(CLAIM_VERDICTS)}")
+    if "not reproduced" in verdicts:
+        return "not reproduced"
+    if all(v == "reproduced" for v in verdicts):
+        return "reproduced"
+    return "inconclusive at this scale"
+
+
+def caveats(n_seeds: Sequence[int], preset: str) -> list[str]:
+    """What a reader must know before leaning on a row (see the module docstring); `n_seeds`: the number
+    of training seeds behind each of its checks."""
+    out = []
+    if min(n_seeds) < 2:
+        out.append("one seed")
+    if preset == "ci":
+        out.append("ci budget")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ intervals
+def _per_item(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x.mean(1) if x.ndim == 2 else x
+
+
+def seed_item_bootstrap(a: Sequence, b: Sequence, resamples: int = 10_000, seed: int = 0,
+                        confidence: float = 0.95) -> Interval:
+    """Mean of a - b over seeds and items, with a two-level percentile bootstrap: seeds drawn with
+    replacement, then items within each drawn seed. `a[s]`, `b[s]`: per-item outcomes of seed s (the same
+    items for a and b). With one seed this is `metrics.paired_bootstrap`. The interval's `n` is the
+    number of items of one seed."""
+    if len(a) != len(b) or not len(a):
+        raise ValueError(f"a and b need outcomes for the same seeds (at least one); got {len(a)} and {len(b)}")
+    if len(a) == 1:
+        return paired_bootstrap(a[0], b[0], resamples, seed, confidence)
+    d = [_per_item(x) - _per_item(y) for x, y in zip(a, b)]
+    if len({len(x) for x in d}) != 1 or any(not np.isfinite(x).all() for x in d):
+        raise ValueError("every seed needs finite outcomes on the same number of items")
+    rng = np.random.default_rng(seed)
+    n_seeds, n = len(d), len(d[0])
+    draws = np.zeros(resamples)
+    for _ in range(n_seeds):  # one drawn seed per pass, each with its own item resample
+        pick = rng.integers(0, n_seeds, resamples)
+        for s in range(n_seeds):
+            rows = np.flatnonzero(pick == s)
+            if len(rows):
+                draws[rows] += d[s][rng.integers(0, n, (len(rows), n))].mean(1)
+    draws /= n_seeds
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    return Interval(float(np.mean([x.mean() for x in d])), float(low), float(high), n, resamples, seed, confidence)
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho (Pearson correlation of average ranks); 0 when either side is constant."""
+    rx, ry = pd.Series(np.asarray(x, float)).rank().to_numpy(), pd.Series(np.asarray(y, float)).rank().to_numpy()
+    if rx.std() == 0 or ry.std() == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def within_group_ranks(values, groups) -> np.ndarray:
+    """Each value's rank within its group, scaled to (0, 1]: what is left once the group (e.g. the language)
+    is partialled out of a rank correlation."""
+    s = pd.Series(np.asarray(values, float))
+    g = pd.Series(np.asarray(groups))
+    return (s.groupby(g).rank() / s.groupby(g).transform("size")).to_numpy()
+
+
+def spearman_interval(x, y, units=None, groups=None, resamples: int = 2_000, seed: int = 0,
+                      confidence: float = 0.95) -> Interval:
+    """Spearman's rho between x and y with a bootstrap interval resampling `units` (e.g. variants: all rows
+    of a unit move together; default: each row is a unit). With `groups` (e.g. languages), x and y are
+    first ranked within their group, so the correlation is the part the group does not explain."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) != len(y) or len(x) < 3:
+        raise ValueError(f"a correlation needs at least 3 paired points; got {len(x)} and {len(y)}")
+    if groups is not None:
+        x, y = within_group_ranks(x, groups), within_group_ranks(y, groups)
+    units = np.arange(len(x)) if units is None else np.asarray(units)
+    labels, index = np.unique(units, return_inverse=True)
+    members = [np.flatnonzero(index == u) for u in range(len(labels))]
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples)
+    for r in range(resamples):
+        rows = np.concatenate([members[u] for u in rng.integers(0, len(members), len(members))])
+        draws[r] = spearman(x[rows], y[rows])
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    return Interval(spearman(x, y), float(low), float(high), len(labels), resamples, seed, confidence)
+
+
+# ------------------------------------------------------------------------------------------ the results
+@dataclass
+class Results:
+    """What the chapters recorded for one preset: `rows` (every chapter's result rows) and `items`
+    (chapter -> (variant, seed) -> measure -> column -> per-item outcomes)."""
+
+    preset: str
+    rows: pd.DataFrame
+    items: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, preset: str, chapters: Sequence[str], folder: Path | None = None) -> Results:
+        """Read `chapters`' results; a chapter that was not built stops here with one line naming it and
+        the command that builds it."""
+        from .build import BUILD
+        from .record import items_path, read_items, read_results
+
+        folder = Path(folder) if folder is not None else BUILD / "results" / preset
+        tables, items = [], {}
+        for stem in chapters:
+            csv = folder / f"{stem}.csv"
+            if not csv.exists():
+                raise MissingResults(f"chapter {stem} has no results for preset {preset!r}; build it first: "
+                                     f"xalign build --preset {preset} --notebook {stem} --no-render")
+            tables.append(read_results(csv))
+            items[stem] = read_items(items_path(csv)) if items_path(csv).exists() else {}
+        return cls(preset, pd.concat(tables, ignore_index=True), items)
+
+    def seeds(self, chapter: str, variant: str) -> list[int]:
+        return sorted({s for v, s in self.items.get(chapter, {}) if v == variant})
+
+    def outcomes(self, chapter: str, variant: str, measure: str, columns: Sequence[str] | None = None) -> dict:
+        """seed -> per-item outcomes of one variant: (items, columns) when every column has the same items,
+        else the columns' items one after another. Without `columns`: every column, except that a measure
+        stored per layer (a decoder's "de@2") is read at its last layer."""
+        out = {}
+        for s in self.seeds(chapter, variant):
+            table = self.items[chapter][(variant, s)].get(measure)
+            if table is None:
+                continue
+            cols = [c for c in (columns or sorted(table)) if c in table]
+            layered = [c for c in cols if "@" in c]
+            if columns is None and layered:  # a decoder's per-layer columns ("de@2"): its last layer
+                last = max(int(c.rsplit("@", 1)[1]) for c in layered)
+                cols = [c for c in layered if int(c.rsplit("@", 1)[1]) == last]
+            if not cols:
+                continue
+            arrays = [np.asarray(table[c], float) for c in cols]
+            out[s] = np.column_stack(arrays) if len({len(x) for x in arrays}) == 1 else np.concatenate(arrays)
+        if not out:
+            raise MissingResults(f"chapter {chapter} recorded no per-item {measure!r} for variant {variant!r}; "
+                                 f"re-build it: xalign build --preset {self.preset} --notebook {chapter} --force --no-render")
+        return out
+
+
+@dataclass
+class Check:
+    """One paired comparison behind a finding."""
+
+    chapter: str
+    text: str  # what is compared, in words
+    interval: Interval
+    verdict: str
+    seeds: list[int]
+    measure: str
+
+
+def paired_check(results: Results, chapter: str, a: str, b: str, measure: str, predicted: int = 1,
+                 kind: str = "better", text: str | None = None, columns: Sequence[str] | None = None,
+                 transform: Callable | None = None, resamples: int = 10_000, seed: int = 0) -> Check:
+    """Variant `a` against `b` of `chapter` on `measure` (per-item outcomes, seeds both have)."""
+    oa, ob = results.outcomes(chapter, a, measure, columns), results.outcomes(chapter, b, measure, columns)
+    seeds = sorted(set(oa) & set(ob))
+    if not seeds:
+        raise MissingResults(f"{chapter}: {a!r} and {b!r} share no seed for {measure!r}")
+    iv = seed_item_bootstrap([oa[s] for s in seeds], [ob[s] for s in seeds], resamples, seed)
+    return Check(chapter, text or f"{a} − {b}", iv, check_verdict(iv, predicted, kind), seeds, measure)
+
+
+def outcome_check(chapter: str, text: str, a: Mapping[int, np.ndarray], b: Mapping[int, np.ndarray], measure: str,
+                  predicted: int = 1, kind: str = "better", resamples: int = 10_000, seed: int = 0) -> Check:
+    """A check on per-item outcomes built by the caller (e.g. per-doubling gains), seed -> outcomes."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise ValueError(f"{text}: no seed in common")
+    iv = seed_item_bootstrap([a[s] for s in seeds], [b[s] for s in seeds], resamples, seed)
+    return Check(chapter, text, iv, check_verdict(iv, predicted, kind), seeds, measure)
+
+
+def correlation_check(chapter: str, text: str, x, y, units, predicted: int, measure: str, seeds: Sequence[int],
+                      resamples: int = 2_000, seed: int = 0) -> Check:
+    iv = spearman_interval(x, y, units, resamples=resamples, seed=seed)
+    return Check(chapter, text, iv, check_verdict(iv, predicted), list(seeds), measure)
+
+
+@dataclass
+class Finding:
+    """One row of the ledger."""
+
+    number: int
+    claim: str
+    citation: str
+    checks: list[Check]
+    preset: str
+
+    @property
+    def verdict(self) -> str:
+        return finding_verdict([c.verdict for c in self.checks])
+
+    @property
+    def caveats(self) -> list[str]:
+        return caveats([len(c.seeds) for c in self.checks], self.preset)
+
+    def evidence(self, link: Callable[[str], str] = str) -> str:
+        return "; ".join(f"{c.text}: {c.interval} ({link(c.chapter)})" for c in self.checks)
+
+
+def ledger_table(findings: Sequence[Finding], link: Callable[[str], str] = str) -> pd.DataFrame:
+    """The ledger as a table: finding, citation, evidence (intervals and chapter), verdict, caveats."""
+    return pd.DataFrame([{"#": f.number, "finding": f.claim, "survey": f.citation, "evidence here": f.evidence(link),
+                          "verdict": f.verdict, "caveats": ", ".join(f.caveats) or "—"} for f in findings])
+
+
+# ------------------------------------------------------------------------------------------ tables
+def pretraining_pairs(variants: Sequence[str]) -> list[tuple[str, str]]:
+    """(method on the base, the same method on the random-init control) pairs, by the chapters' naming:
+    `random-init+X` beside `X`, and `X (from random init)` beside `X`."""
+    have = set(variants)
+    pairs = []
+    for v in variants:
+        if v.startswith("random-init+") and v[len("random-init+"):] in have:
+            pairs.append((v[len("random-init+"):], v))
+        elif v.endswith(" (from random init)") and v[:-len(" (from random init)")] in have:
+            pairs.append((v[:-len(" (from random init)")], v))
+    return pairs
+
+
+def sortable_html(table: pd.DataFrame, float_format: str = "{:.3f}") -> str:
+    """A table the rendered page sorts by clicking a column head (book/_static/sortable.js)."""
+    html = table.to_html(classes="sortable", index=False, float_format=float_format.format, na_rep="—",
+                         escape=True, border=0)
+    return f'<div style="overflow-x: auto; font-size: 0.82em">{html}</div>'  # wide tables scroll in their box
+
+
+# ------------------------------------------------------------------------------------------ View I vs View II
+TRANSFER = ("pos_accuracy", "apps_accuracy")
+VIEW_ONE = ("weak P@1", "strong mAP", "LID probe")
+
+
+def view_points(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (chapter, variant, seed, target language): weak P@1 en→X, the variant's pooled strong mAP
+    and LID probe, and its zero-shot POS and application accuracy in that language.
+
+    View I is read at the variant's reporting layer, the layer of its strong-mAP row (every harness records
+    its View I measures there); a variant without one (View II only, or a decoder measured at every layer)
+    has no point. English and the English training treebank are not targets."""
+    keep = rows[rows.measure.isin(["strong_map", "lid_probe", "p_at_1_cosine", *TRANSFER])]
+    out = []
+    for (nb, variant, seed), g in keep.groupby(["notebook", "variant", "seed"], sort=False):
+        strong = g[g.measure == "strong_map"]
+        if len(strong) != 1:
+            continue
+        layer = int(strong.layer.iloc[0])
+        weak = g[(g.measure == "p_at_1_cosine") & (g.layer == layer) & (g.src == "en") & (g.tgt != "en")]
+        lid = g[g.measure == "lid_probe"].value
+        for _, w in weak.iterrows():
+            row = {"notebook": nb, "variant": variant, "family": g.family.iloc[0], "seed": seed, "lang": w.tgt,
+                   "weak P@1": w.value,
+                   "strong mAP": float(strong.value.iloc[0]), "LID probe": float(lid.iloc[0]) if len(lid) else np.nan}
+            for task in TRANSFER:
+                t = g[(g.measure == task) & (g.tgt == w.tgt)].value
+                row[task] = float(t.iloc[0]) if len(t) else np.nan
+            out.append(row)
+    return pd.DataFrame(out, columns=["notebook", "variant", "family", "seed", "lang", *VIEW_ONE, *TRANSFER])
+
+
+def alignment_transfer(points: pd.DataFrame, resamples: int = 2_000, seed: int = 0) -> pd.DataFrame:
+    """Spearman's rho of each View I measure with each transfer task, with bootstrap intervals over
+    variants. Weak P@1 is per language, so it is also given within languages (ranks taken inside each
+    language: what is left once the language is partialled out). Strong mAP and the LID probe are pooled
+    over languages, so they are set against the variant's mean transfer accuracy."""
+    rows = []
+    for task in TRANSFER:
+        p = points.dropna(subset=[task])
+        unit = p.notebook + "/" + p.variant + "/" + p.seed.astype(str)
+        rows.append(("weak P@1", task, "pooled", spearman_interval(p["weak P@1"], p[task], unit, None, resamples, seed)))
+        rows.append(("weak P@1", task, "within language",
+                     spearman_interval(p["weak P@1"], p[task], unit, p.lang, resamples, seed)))
+        per_variant = p.assign(unit=unit).groupby("unit").agg(
+            {"strong mAP": "first", "LID probe": "first", task: "mean"}).dropna()
+        for measure in ("strong mAP", "LID probe"):
+            rows.append((measure, task, "variant means",
+                         spearman_interval(per_variant[measure], per_variant[task], None, None, resamples, seed)))
+    return pd.DataFrame([{"View I measure": m, "transfer task": t, "how": how, "rho": iv.diff, "low": iv.low,
+                          "high": iv.high, "units": iv.n, "interval": str(iv)} for m, t, how, iv in rows])
+
+
+def leaderboard(rows: pd.DataFrame, chance: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Every recorded variant (mean over seeds and non-English languages) on the headline measures; a
+    `chance` row first when given. Decoders report weak P@1 at their last layer and their correct-language
+    rate; View II columns are empty where a chapter did not measure them."""
+    table = []
+    for (nb, variant), g in rows.groupby(["notebook", "variant"], sort=False):
+        strong = g[g.measure == "strong_map"]
+        layer = int(strong.layer.max()) if len(strong) else None
+        at = g if layer is None else g[g.layer.isin([layer, -1])]
+        non_en = at[(at.tgt != "en") & (at.tgt != "en_ewt")]
+
+        def mean(measure, frame=non_en):
+            v = frame[frame.measure == measure].value
+            return float(v.mean()) if len(v) else np.nan
+
+        table.append({"chapter": nb[:2], "variant": variant, "seeds": g.seed.nunique(),
+                      "weak P@1": mean("p_at_1_cosine", non_en[non_en.src == "en"]),
+                      "strong mAP": mean("strong_map", at), "LID probe": mean("lid_probe", at),
+                      "apps accuracy": mean("apps_accuracy"), "POS accuracy": mean("pos_accuracy"),
+                      "correct language": mean("correct_language_greedy"),
+                      "trained parameters": mean("trained_parameters", g)})
+    out = pd.DataFrame(table)
+    if chance:
+        out = pd.concat([pd.DataFrame([{"chapter": "—", "variant": "chance", "seeds": 0, **chance}]), out],
+                        ignore_index=True)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ the findings
+SCRIPT_LATIN = "Latin"
+
+
+# (claim, citation as text, bibliography keys): the rows of the ledger, in order; book/findings.md cites the keys
+FINDINGS = [
+    ("Multilingual pretraining without parallel data already yields some cross-lingual alignment",
+     "Pires et al. 2019; Conneau et al. 2020", "pires2019multilingual,conneau2020emerging"),
+    ("Contrastive training is effective, and beats distillation at equal data",
+     "Feng et al. 2022; Chi et al. 2021; Reimers & Gurevych 2020", "feng2022labse,chi2021infoxlm,reimers2020making"),
+    ("Parallel data helps alignment, with diminishing returns", "Conneau & Lample 2019; Reimers & Gurevych 2020",
+     "conneau2019xlm,reimers2020making"),
+    ("Related languages and shared scripts align better", "Pires et al. 2019; K et al. 2020",
+     "pires2019multilingual,k2020crosslingual"),
+    ("Strong alignment trades off against language-specific information", "Libovický et al. 2020; Roy et al. 2020",
+     "libovicky2020language,roy2020lareqa"),
+    ("Pretraining alone does not give strong alignment; an explicit objective adds it", "Roy et al. 2020; Cao et al. 2020",
+     "roy2020lareqa,cao2020multilingual"),
+    ("Post-hoc transformations give cheap gains", "Libovický et al. 2020; Yang et al. 2021",
+     "libovicky2020language,yang2021simple"),
+    ("Bilingual dictionaries can stand in for parallel data", "Cao et al. 2020; Qin et al. 2020",
+     "cao2020multilingual,qin2020cosdaml"),
+    ("Aligning late decoder layers risks output in the wrong language", "Li et al. 2024", "li2024align"),
+    ("Adapters reach full fine-tuning's alignment with few parameters", "Hu et al. 2022; Pfeiffer et al. 2020",
+     "hu2022lora,pfeiffer2020madx"),
+]
+
+
+def _n_from_name(variant: str) -> int:
+    return int(variant.rsplit("-n", 1)[1])
+
+
+def survey_findings(results: Results, langs: Sequence[str], n_parallel: int, resamples: int = 10_000,
+                    seed: int = 0) -> list[Finding]:
+    """Every survey finding the ledger checks, each with the paired checks that decide it (module docstring).
+
+    `n_parallel`: the number of parallel paragraphs the full-data variants of chapter 01 were trained on
+    (the sizes of its `-n32`, `-n128` variants are in their names)."""
+    from .languages import LANGUAGES
+
+    R, P = results, dict(resamples=resamples, seed=seed)
+    non_en = [l for l in langs if l != "en"]
+    latin = [l for l in non_en if LANGUAGES[l].script == SCRIPT_LATIN]
+    other = [l for l in non_en if LANGUAGES[l].script != SCRIPT_LATIN]
+    W, S = "p_at_1_cosine", "strong_map"
+    out = []
+
+    def finding(*checks):
+        claim, citation, _ = FINDINGS[len(out)]
+        out.append(Finding(len(out) + 1, claim + ".", citation, list(checks), R.preset))
+
+    finding(paired_check(R, "01_parallel_data", "base", "random-init-0", W, text="weak P@1, base − random init", **P))
+    finding(paired_check(R, "02_contrastive", "infonce", "base", W, text="weak P@1, InfoNCE − base", **P),
+            paired_check(R, "02_contrastive", "infonce", "distill", W, text="weak P@1, InfoNCE − distillation", **P))
+    # parallel data: the pairing helps (same text, pairing shuffled), with diminishing returns per doubling
+    subsets = sorted(_n_from_name(v) for v in R.rows[R.rows.notebook == "01_parallel_data"].variant.unique()
+                     if str(v).startswith("distill-n"))
+    n_s, n_m, n_f = subsets[0], subsets[-1], n_parallel  # smallest and largest subset, then all pairs
+    h = {n: R.outcomes("01_parallel_data", "distill" if n == n_f else f"distill-n{n}", W) for n in (n_s, n_m, n_f)}
+    seeds = sorted(set(h[n_s]) & set(h[n_m]) & set(h[n_f]))
+    first = {s: (h[n_m][s] - h[n_s][s]) / np.log2(n_m / n_s) for s in seeds}
+    second = {s: (h[n_f][s] - h[n_m][s]) / np.log2(n_f / n_m) for s in seeds}
+    finding(paired_check(R, "01_parallel_data", "distill", "distill-shuffled", W,
+                         text="weak P@1, distillation − the same text with the pairing shuffled", **P),
+            outcome_check("01_parallel_data", f"weak P@1 gain per doubling of pairs, {n_s}→{n_m} minus {n_m}→{n_f}",
+                          first, second, W, **P))
+    base = R.outcomes("01_parallel_data", "base", W, latin)
+    base_other = R.outcomes("01_parallel_data", "base", W, other)
+    finding(outcome_check("01_parallel_data", f"weak P@1 of the base, Latin-script targets ({', '.join(latin)}) − "
+                          f"other scripts ({', '.join(other)})", base, base_other, W, **P))
+    # the trade-off among models that learned languages: random-init starts (which hold little language
+    # identity and no alignment) and the lexical control are left out, so they cannot drive the correlation
+    pts = view_points(R.rows).drop_duplicates(subset=["variant", "seed", "lang", *VIEW_ONE])
+    pts = pts[(pts.family != "lexical") & ~pts.variant.str.startswith("random-init")]
+    per_variant = pts.groupby(["notebook", "variant", "seed"], sort=False)[["strong mAP", "LID probe"]].first().dropna()
+    finding(correlation_check("all", f"Spearman rho of LID probe and strong mAP over {len(per_variant)} variants "
+                                     "trained from pretrained starts",
+                              per_variant["strong mAP"], per_variant["LID probe"], None, -1, "rho",
+                              sorted(R.rows[R.rows.notebook != "00_measuring_alignment"].seed.unique()), resamples=min(resamples, 2_000), seed=seed))
+    finding(paired_check(R, "02_contrastive", "infonce", "base", S, text="strong mAP, InfoNCE − base", **P))
+    finding(outcome_check("01_parallel_data", "weak P@1 of the base, language-centred − raw",
+                          R.outcomes("01_parallel_data", "base", "p_at_1_cosine_centred"),
+                          R.outcomes("01_parallel_data", "base", W), W, **P))
+    finding(paired_check(R, "01_parallel_data", "word-dict", "base", W, text="weak P@1, dictionary links − base", **P),
+            paired_check(R, "01_parallel_data", "word-dict", "word-induced", W, kind="not worse",
+                         text="weak P@1, dictionary links − links induced from parallel data (not worse)", **P))
+    finding(paired_check(R, "06_generative", "last, λ = 10", "λ = 0", "correct_language_greedy", predicted=-1,
+                         text="correct-language rate, last layer aligned (λ = 10) − not aligned", **P),
+            paired_check(R, "06_generative", "last, λ = 10", "middle, λ = 10", "correct_language_greedy", predicted=-1,
+                         text="correct-language rate, last − middle layer aligned (λ = 10)", **P))
+    params = R.rows[(R.rows.measure == "trained_parameters") & (R.rows.notebook == "03_adapters")]
+    share = params.set_index("variant").value
+    finding(paired_check(R, "03_adapters", "lora-rank-4", "base", W, text="weak P@1, LoRA rank 4 − base", **P),
+            paired_check(R, "03_adapters", "lora-rank-4", "full-fine-tuning", W, kind="not worse",
+                         text=f"weak P@1, LoRA rank 4 ({share['lora-rank-4'] / share['full-fine-tuning']:.1%} of the "
+                              "parameters) − full fine-tuning (not worse)", **P))
+    return out
+
+
+def pretraining_table(results: Results, measures: Sequence[str] = ("p_at_1_cosine", "apps_accuracy"),
+                      resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """For every method trained from both starting points: method on the base − method on the random-init
+    control at the same budget, per measure (paired intervals over items and seeds, column `<measure>`
+    holding the `Interval`, `<measure> verdict` its reading); the starting models themselves first, once
+    (chapters 01-04 measure the same base and control)."""
+    rows, seen = [], set()
+    for chapter in sorted(results.items):
+        names = list(dict.fromkeys(v for v, _ in results.items[chapter]))
+        starts = [(b, c) for c in ("random-init-0", "random init") for b in ("base", "base decoder")
+                  if b in names and c in names and (b, c) not in seen]  # the same starting models: once
+        seen.update(starts)
+        for a, b in starts + pretraining_pairs(names):
+            row = {"chapter": chapter[:2], "method": a, "control": b}
+            for m in measures:
+                try:
+                    c = paired_check(results, chapter, a, b, m, resamples=resamples, seed=seed)
+                except MissingResults:
+                    row[m], row[f"{m} verdict"] = None, None
+                    continue
+                row[m] = c.interval
+                row[f"{m} verdict"] = {"reproduced": "better", "not reproduced": "worse"}.get(c.verdict, "inconclusive")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
