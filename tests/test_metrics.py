@@ -453,3 +453,16 @@ def test_language_id_probe_ignores_the_rounding_noise_of_a_collapsed_model(rng):
 def test_informative_dims_by_hand():
     x = np.array([[1.0, 5.0, 0.0], [1.0 + 1e-8, 6.0, 0.0]])
     assert metrics.informative_dims(x).tolist() == [False, True, False]
+
+
+def test_verdicts_record_every_comparison_in_order():
+    v = metrics.Verdicts(500, 3)
+    a, b = np.ones(40), np.zeros(40)
+    iv, verdict = v.compare(a, b)
+    assert verdict == "better" and (iv.diff, iv.low, iv.high) == (1.0, 1.0, 1.0)
+    assert v.compare(b, a)[1] == "worse" and v.compare(a, a)[1] == "inconclusive"
+    assert v.compare(a, b, higher_is_better=False)[1] == "worse"
+    assert v == ["better", "worse", "inconclusive", "worse"]
+    rng = np.random.default_rng(0)
+    x, y = rng.random(50), rng.random(50)
+    assert v.compare(x, y)[0] == metrics.compare(x, y, 500, 3)[0]  # the chapter's resamples and seed

@@ -462,3 +462,18 @@ def compare(a, b, resamples: int = 10_000, seed: int = 0, higher_is_better: bool
     """`paired_bootstrap(a, b)` and its `verdict`: the one way the book decides "better/worse"."""
     iv = paired_bootstrap(a, b, resamples, seed)
     return iv, verdict(iv, higher_is_better)
+
+
+class Verdicts(list):
+    """Every verdict a chapter reads, in order (a list of "better"/"worse"/"inconclusive"): `compare(a, b)`
+    is `metrics.compare` with the chapter's resamples and seed, and records its verdict here, so the chapter
+    can say how many comparisons it made (and how many false "better"s 5 % would give)."""
+
+    def __init__(self, resamples: int = 10_000, seed: int = 0):
+        super().__init__()
+        self.resamples, self.seed = resamples, seed
+
+    def compare(self, a, b, higher_is_better: bool = True) -> tuple[Interval, str]:
+        iv, v = compare(np.asarray(a), np.asarray(b), self.resamples, self.seed, higher_is_better)
+        self.append(v)
+        return iv, v
