@@ -7,6 +7,7 @@
     xalign pretrain --preset ci --decoder     train the small causal-LM decoder, write checkpoints/ci-decoder/
     xalign data                               list the vendored data sets, licences, splits
     xalign bench                              run the benchmarks in benchmarks/
+    xalign fmt [--check]                      notebooks in their committed form (no outputs, stable ids)
 """
 from __future__ import annotations
 
@@ -116,6 +117,20 @@ def _bench(args) -> int:
     return 0
 
 
+def _fmt(args) -> int:
+    from .nbfmt import format_all
+
+    root = Path(__file__).resolve().parent.parent / "notebooks"
+    paths = [Path(p) for p in args.notebooks] or sorted(root.glob("*.ipynb"))
+    changed = format_all(paths, check=args.check)
+    for p in changed:
+        print(f"{'not in normal form' if args.check else 'formatted'}: {p.name}")
+    if args.check and changed:
+        print("run `xalign fmt` to fix", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="xalign", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +171,10 @@ def main(argv=None) -> int:
     p.set_defaults(func=_check)
     p = sub.add_parser("data", help="list data sets, licences and split sizes")
     p.set_defaults(func=_data)
+    p = sub.add_parser("fmt", help="put notebooks in their committed normal form (no outputs, stable cell ids)")
+    p.add_argument("notebooks", nargs="*", help="notebook files (default: notebooks/*.ipynb)")
+    p.add_argument("--check", action="store_true", help="only report notebooks not in normal form (exit 1)")
+    p.set_defaults(func=_fmt)
     p = sub.add_parser("bench", help="run the benchmarks (each prints a ratio)")
     p.set_defaults(func=_bench)
     args = parser.parse_args(argv)
