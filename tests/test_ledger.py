@@ -26,9 +26,19 @@ def test_clear_reverse_is_not_reproduced():
     assert ledger.check_verdict(iv(0.02, 0.10), predicted=-1) == "not reproduced"
 
 
-def test_not_worse_passes_an_overlap_but_not_a_clear_loss():
-    assert ledger.check_verdict(iv(-0.03, 0.02), kind="not worse") == "reproduced"
+def test_not_worse_needs_the_interval_above_minus_the_margin():
+    assert ledger.MARGIN == 0.01
+    assert ledger.check_verdict(iv(-0.008, 0.02), kind="not worse") == "reproduced"
+    assert ledger.check_verdict(iv(-0.5, 0.001), kind="not worse") == "inconclusive at this scale"  # wide: no
     assert ledger.check_verdict(iv(-0.03, -0.01), kind="not worse") == "not reproduced"
+
+
+def test_a_bound_within_the_margin_of_its_threshold_is_fragile():
+    assert ledger.fragile(iv(0.004, 0.08))  # reproduced, but drift could flip it
+    assert not ledger.fragile(iv(0.02, 0.08))
+    assert ledger.fragile(iv(-0.08, -0.005))  # not reproduced, bound near 0
+    assert ledger.fragile(iv(-0.015, 0.02), kind="not worse")  # low near -0.01
+    assert "fragile (2 checks within 0.01 of the threshold)" in ledger.caveats([3, 3], "book", 2)
 
 
 def test_bad_direction_or_kind_is_refused():
@@ -139,3 +149,50 @@ def test_findings_page_rows_are_the_ledger_rows_in_order():
     for i, (row, (claim, _, keys)) in enumerate(zip(rows, ledger.FINDINGS), 1):
         assert row.startswith(f"| {i} | {claim} {{cite:p}}`{keys}`."), row[:120]
         assert f"::f{i}_verdict" in row and f"::f{i}_evidence" in row
+
+
+def _rows(records):
+    cols = ["notebook", "variant", "family", "src", "tgt", "layer", "measure", "value", "seed", "n"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in records])
+
+
+def test_leaderboard_reads_the_reporting_layer_not_the_extra_one():
+    # a harness that also reports weak P@1 at layer 1 (`also_layer`); the variant has no strong-mAP row
+    rows = _rows([("01_x", "v", "parallel", "en", "de", 1, "p_at_1_cosine", 0.02, 0, 9),
+                  ("01_x", "v", "parallel", "en", "de", 2, "p_at_1_cosine", 0.08, 0, 9),
+                  ("01_x", "v", "parallel", "all", "de", 2, "apps_accuracy", 0.3, 0, 9),
+                  ("01_x", "v", "parallel", "all", "en", 2, "apps_accuracy", 0.9, 0, 9)])
+    board = ledger.leaderboard(rows, {"chance": {"weak P@1": 0.1}})
+    assert list(board.variant) == ["chance", "v"]
+    row = board.iloc[1]
+    assert row["layer"] == "2" and row["weak P@1"] == 0.08 and row["apps accuracy"] == 0.3  # English left out
+
+
+def test_correlations_count_each_model_once_and_leave_out_random_starts():
+    recs = []
+    for nb, variant, family, value in [("01_a", "base", "base", 0.1), ("02_b", "base", "base", 0.1),
+                                       ("01_a", "random-init+m", "control", 0.3), ("02_b", "m", "c", 0.2),
+                                       ("00_z", "other", "base", 0.4), ("01_a", "tfidf", "lexical", 0.5)]:
+        recs += [(nb, variant, family, "all", "all", 2, "strong_map", value, 0, 9),
+                 (nb, variant, family, "all", "all", 2, "lid_probe", 1 - value, 0, 9),
+                 (nb, variant, family, "en", "de", 2, "p_at_1_cosine", value, 0, 9),
+                 (nb, variant, family, "all", "de", 2, "apps_accuracy", value, 0, 9)]
+    points = ledger.trained_points(ledger.view_points(_rows(recs)))
+    assert sorted(zip(points.notebook, points.variant)) == [("01_a", "base"), ("02_b", "m")]
+
+
+def test_a_paired_check_refuses_different_columns():
+    R = ledger.Results("ci", pd.DataFrame(), {"01_x": {
+        ("a", 0): {"p_at_1_cosine": {"de": np.ones(5), "ru": np.ones(5)}},
+        ("b", 0): {"p_at_1_cosine": {"de": np.zeros(5)}}}})
+    with pytest.raises(ValueError, match="different 'p_at_1_cosine' columns"):
+        ledger.paired_check(R, "01_x", "a", "b", "p_at_1_cosine")
+    ok = ledger.paired_check(R, "01_x", "a", "b", "p_at_1_cosine", columns=["de"], resamples=100)
+    assert (ok.interval.diff, ok.verdict) == (1.0, "reproduced")
+
+
+def test_a_decoders_per_layer_columns_are_read_at_the_last_layer():
+    R = ledger.Results("ci", pd.DataFrame(), {"06_x": {
+        ("d", 0): {"p_at_1_cosine": {"de@0": np.zeros(4), "de@1": np.zeros(4), "de@2": np.ones(4)}}}})
+    assert R.columns("06_x", "d", "p_at_1_cosine") == ["de@2"]
+    assert R.outcomes("06_x", "d", "p_at_1_cosine")[0].mean() == 1.0
