@@ -24,8 +24,8 @@ $(STAMP): pyproject.toml constraints.txt
 # Then the measure and degenerate-input tests once more under torch's portable kernels (results must
 # not depend on the CPU). Prints the seconds of each stage at the end.
 MEASURE_TESTS := tests/test_metrics.py tests/test_transfer.py::test_both_heads_score_exactly_chance_on_features_that_differ_only_by_rounding \
-	tests/test_report.py::test_a_collapsed_model_scores_chance_on_every_measure \
-	tests/test_report.py::test_a_model_that_differs_only_by_rounding_scores_bit_identically
+	tests/test_harness.py::test_a_collapsed_model_scores_chance_on_every_measure \
+	tests/test_harness.py::test_a_model_that_differs_only_by_rounding_scores_bit_identically
 
 test: $(STAMP)
 	@set -e; t0=$$(date +%s); \

@@ -5,7 +5,7 @@ import torch
 
 from _helpers import ci_tokenizer, tiny_encoder
 from xalign_utils import cache
-from xalign_utils.report import Harness
+from xalign_utils.harness import Harness
 
 
 @pytest.fixture()

@@ -107,7 +107,7 @@ def record_results(variant: str, table, family: str = "base", seed: int = 0, n: 
 
     `table` is either a DataFrame with columns `measure` and `value` and optionally `src`, `tgt`,
     `layer`, `n` (as `evaluate_alignment` and `transfer.tidy` produce), or an evaluation object
-    (`report.VariantEval`, `generative.DecoderEval`): its `.tidy()` gives the rows and its
+    (`harness.VariantEval`, `generative.DecoderEval`): its `.tidy()` gives the rows and its
     `.item_outcomes()` (measure -> column -> 1-D per-item outcomes) goes to the items file beside the
     results file (`items_path`, read back with `read_items`), so that a later chapter can compare any
     two variants on the same items (`metrics.compare`). A DataFrame stores no per-item outcomes.

@@ -144,7 +144,7 @@ class TaggedDecoder(Encoder):
 
 def tagged(encoder: Encoder, langs: Sequence[str], normed: bool = False) -> PerLanguage:
     """The decoder as one `TaggedDecoder` per language (one model, each language's tag), for
-    `layer_alignment` and `report.Harness.measure`."""
+    `layer_alignment` and `harness.Harness.measure`."""
     return PerLanguage({lang: TaggedDecoder(encoder, lang, normed) for lang in langs}, name=encoder.name)
 
 

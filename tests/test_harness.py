@@ -6,7 +6,7 @@ import pytest
 
 from _helpers import EXACT, ci_tokenizer, collapsed_encoder, tiny_encoder
 from xalign_utils import metrics
-from xalign_utils.report import Harness, gain_table
+from xalign_utils.harness import Harness, gain_table
 
 LANGS = ["en", "de", "ru"]
 
@@ -193,7 +193,7 @@ def test_a_variant_eval_round_trips_through_record_results(harness, collapsed_ev
     import pandas as pd
 
     from xalign_utils import record as rec
-    from xalign_utils.report import with_rows
+    from xalign_utils.harness import with_rows
 
     path = tmp_path / "r.csv"
     monkeypatch.setenv("XALIGN_RESULTS_PATH", str(path))
