@@ -290,3 +290,16 @@ def test_input_hash_follows_the_results_and_items_of_the_notebooks_read(tmp_path
     assert len(set(hashes)) == 4
     rec.write_items(items, {("base", 0): {"strong_map": {"all": [0.5, 0.5]}}})  # the same outcomes again
     assert build.input_hash(stem, params) == hashes[-1]
+
+
+def test_the_injected_parameters_cell_is_hidden_in_the_rendered_chapter(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "a = 1", "outputs": []},
+                    {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "a = 2", "outputs": []}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    build.hide_injected_parameters(path)
+    cells = json.loads(path.read_text())["cells"]
+    assert cells[0]["metadata"]["tags"] == ["parameters"]
+    assert cells[1]["metadata"]["tags"] == ["injected-parameters", "remove-cell"]
+    assert cells[1]["source"] == "a = 2"  # still in the executed notebook

@@ -110,3 +110,10 @@ def test_findings_statuses_render_as_text_not_quoted_code():
         assert "<code" not in last, last[:200]
         assert any(word in last for word in ("reproduced", "inconclusive")), last[:200]
 
+
+
+def test_no_injected_parameters_cell_is_shown():
+    # papermill's injected cell starts with "# Parameters"; build.hide_injected_parameters tags it remove-cell
+    for stem in notebooks():
+        page = (HTML / "notebooks" / f"{stem}.html").read_text(encoding="utf-8")
+        assert "# Parameters" not in page, stem

@@ -269,9 +269,25 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, result
         if not succeeded:  # whatever stopped it: the previous good outputs stay, no partial file is left
             for tmp, _ in outputs:
                 tmp.unlink(missing_ok=True)
+    hide_injected_parameters(tmp_nb)
     os.replace(tmp_nb, out_ipynb)
     publish_outputs(outputs)
     return time.time() - t0
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell `remove-cell`: the rendered chapter shows its parameters
+    cell once (with the defaults the chapter documents), not a second cell of overrides; the executed
+    notebook keeps it, so `xalign run` outputs still say what ran."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    changed = False
+    for cell in nb["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+            changed = True
+    if changed:
+        Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def publish_outputs(outputs) -> None:
