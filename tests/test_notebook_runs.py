@@ -33,8 +33,13 @@ def test_cli_refuses_bad_parameter_before_compute(capsys):
 def test_collected_results_hold_every_notebooks_variants():
     from xalign_utils.record import read_results
 
+    from xalign_utils.chapters import CHAPTERS, Chapter
+
     table = read_results(build.results_file("ci"))
     for stem in build.notebooks():
+        if not issubclass(CHAPTERS.get(stem, Chapter), Chapter):  # 07 reads the others' results, records none
+            assert not build.results_file("ci", stem).exists() and stem not in set(table.notebook), stem
+            continue
         own = read_results(build.results_file("ci", stem))
         assert len(own) and set(own.variant) == set(table[table.notebook == stem].variant), stem
         assert len(table[table.notebook == stem]) == len(own)
