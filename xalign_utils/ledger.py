@@ -49,7 +49,7 @@ def check_verdict(interval: Interval, predicted: int = 1, kind: str = "better") 
         raise ValueError(f"predicted must be +1 or -1; got {predicted!r}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    low, high = (interval.low, interval.high) if predicted == 1 else (-interval.high, -interval.low)
+    low, high = _oriented(interval, predicted)
     if high < 0:
         return "not reproduced"
     if low > (-MARGIN if kind == "not worse" else 0):
@@ -57,9 +57,14 @@ def check_verdict(interval: Interval, predicted: int = 1, kind: str = "better") 
     return "inconclusive at this scale"
 
 
+def _oriented(interval: Interval, predicted: int) -> tuple[float, float]:
+    """The interval's bounds with the predicted direction made positive."""
+    return (interval.low, interval.high) if predicted == 1 else (-interval.high, -interval.low)
+
+
 def fragile(interval: Interval, predicted: int = 1, kind: str = "better") -> bool:
     """Whether the bound that decides the check lies within `MARGIN` of its threshold."""
-    low, high = (interval.low, interval.high) if predicted == 1 else (-interval.high, -interval.low)
+    low, high = _oriented(interval, predicted)
     threshold = -MARGIN if kind == "not worse" else 0.0
     return abs(low - threshold) < MARGIN or abs(high) < MARGIN
 
@@ -513,8 +518,8 @@ def survey_findings(results: Results, langs: Sequence[str], n_parallel: int, bud
                          text="weak P@1, distillation − the same text with the pairing shuffled", **P), gain, returns)
     lat, oth = R.outcomes(P1, "base", W, latin), R.outcomes(P1, "base", W, other)
     lat_r, oth_r = R.outcomes(P1, "random-init-0", W, latin), R.outcomes(P1, "random-init-0", W, other)
-    gap = {s: _items(lat[s]) - _items(oth[s]) for s in lat}
-    gap_r = {s: _items(lat_r[s]) - _items(oth_r[s]) for s in lat_r}
+    gap = {s: _per_item(lat[s]) - _per_item(oth[s]) for s in lat}
+    gap_r = {s: _per_item(lat_r[s]) - _per_item(oth_r[s]) for s in lat_r}
     finding(outcome_check(P1, f"weak P@1 of the base, Latin-script targets ({', '.join(latin)}) − other scripts "
                               f"({', '.join(other)})", gap, {s: np.zeros_like(x) for s, x in gap.items()}, W, **P),
             outcome_check(P1, "that gap, base − random init (the strings a random model already matches)",
@@ -549,11 +554,6 @@ def survey_findings(results: Results, langs: Sequence[str], n_parallel: int, bud
             paired_check(R, P3, lora, "full-fine-tuning", S, kind="not worse", text="strong mAP, the same, not worse",
                          **P))
     return out
-
-
-def _items(x) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x.mean(1) if x.ndim == 2 else x
 
 
 def pretraining_table(results: Results, measures: Sequence[str] = ("p_at_1_cosine", "apps_accuracy"),
