@@ -196,3 +196,25 @@ def test_a_decoders_per_layer_columns_are_read_at_the_last_layer():
         ("d", 0): {"p_at_1_cosine": {"de@0": np.zeros(4), "de@1": np.zeros(4), "de@2": np.ones(4)}}}})
     assert R.columns("06_x", "d", "p_at_1_cosine") == ["de@2"]
     assert R.outcomes("06_x", "d", "p_at_1_cosine")[0].mean() == 1.0
+
+
+def test_random_init_names_follow_the_chapters():
+    assert ledger.random_init_name("base") == "random-init-0"
+    assert ledger.random_init_name("base decoder") == "random init"
+    assert ledger.random_init_name("infonce") == "random-init+infonce"
+    assert ledger.random_init_name("λ = 0") == "λ = 0 (from random init)"
+
+
+def test_checks_are_rerun_on_the_random_init_start_where_it_was_trained():
+    one, zero = np.ones(6), np.zeros(6)
+    R = ledger.Results("ci", pd.DataFrame(), {"02_x": {
+        ("m", 0): {"p_at_1_cosine": {"de": one}}, ("base", 0): {"p_at_1_cosine": {"de": zero}},
+        ("random-init+m", 0): {"p_at_1_cosine": {"de": zero}}, ("random-init-0", 0): {"p_at_1_cosine": {"de": one}},
+        ("n", 0): {"p_at_1_cosine": {"de": one}}}})  # n has no random-init run: no control row
+    checks = [ledger.paired_check(R, "02_x", "m", "base", "p_at_1_cosine", resamples=100),
+              ledger.paired_check(R, "02_x", "n", "base", "p_at_1_cosine", resamples=100)]
+    out = ledger.on_random_init(R, [ledger.Finding(1, "c", "x", checks, "ci")], resamples=100)
+    assert len(out) == 1
+    row = out.iloc[0]
+    assert (row["from the base"].diff, row["verdict"]) == (1.0, "reproduced")
+    assert str(row["from random init"]) == "-1.000 [-1.000, -1.000]" and row["random-init verdict"] == "not reproduced"

@@ -249,6 +249,7 @@ class Check:
     measure: str
     predicted: int = 1
     kind: str = "better"
+    variants: tuple[str, str] | None = None  # (a, b) when the check compares two recorded variants
 
     @property
     def fragile(self) -> bool:
@@ -268,7 +269,8 @@ def paired_check(results: Results, chapter: str, a: str, b: str, measure: str, p
     if not seeds:
         raise MissingResults(f"{chapter}: {a!r} and {b!r} share no seed for {measure!r}")
     iv = seed_item_bootstrap([oa[s] for s in seeds], [ob[s] for s in seeds], resamples, seed)
-    return Check(chapter, text or f"{a} − {b}", iv, check_verdict(iv, predicted, kind), seeds, measure, predicted, kind)
+    return Check(chapter, text or f"{a} − {b}", iv, check_verdict(iv, predicted, kind), seeds, measure, predicted, kind,
+                 (a, b))
 
 
 def outcome_check(chapter: str, text: str, a: Mapping[int, np.ndarray], b: Mapping[int, np.ndarray], measure: str,
@@ -322,6 +324,31 @@ def pretraining_pairs(variants: Sequence[str]) -> list[tuple[str, str]]:
         elif v.endswith(" (from random init)") and v[:-len(" (from random init)")] in have:
             pairs.append((v[:-len(" (from random init)")], v))
     return pairs
+
+
+def random_init_name(variant: str) -> str:
+    """The chapters' name for `variant` trained (or measured) from the random-init control instead."""
+    return {"base": "random-init-0", "base decoder": "random init"}.get(
+        variant, f"{variant} (from random init)" if variant.startswith(("λ", "middle", "last")) else f"random-init+{variant}")
+
+
+def on_random_init(results: Results, findings: Sequence[Finding], resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """Every ledger check between two recorded variants, run again on the same two methods from the
+    random-init control (same chapter, budget and items), where the chapter trained both from it: does
+    the check's direction need the pretrained start, or does a random start show it too?"""
+    rows = []
+    for f in findings:
+        for c in f.checks:
+            if c.variants is None:
+                continue
+            a, b = (random_init_name(v) for v in c.variants)
+            if not (results.columns(c.chapter, a, c.measure) and results.columns(c.chapter, b, c.measure)):
+                continue
+            r = paired_check(results, c.chapter, a, b, c.measure, c.predicted, c.kind, resamples=resamples, seed=seed)
+            rows.append({"#": f.number, "check": c.text, "from the base": c.interval, "verdict": c.verdict,
+                         "from random init": r.interval, "random-init verdict": r.verdict, "chapter": c.chapter[:2]})
+    return pd.DataFrame(rows, columns=["#", "check", "from the base", "verdict", "from random init",
+                                       "random-init verdict", "chapter"])
 
 
 def sortable_html(table: pd.DataFrame, float_format: str = "{:.3f}") -> str:
