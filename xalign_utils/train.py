@@ -6,10 +6,11 @@ a resumed run sees exactly the batches an uninterrupted one would.
 """
 from __future__ import annotations
 
+import copy
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,34 @@ def train_loop(
     if ckpt is not None and ckpt.exists():
         ckpt.unlink()
     return losses
+
+
+def fit_copy(encoder, loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor], batch_fn: Callable[[int], dict],
+             steps: int, *, lr: float, seed: int, desc: str, name: str,
+             params: Callable[[torch.nn.Module], Iterable] | None = None,
+             wrap: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
+             prepare: Callable[[torch.nn.Module], Callable[[], None] | None] | None = None):
+    """Train a copy of `encoder`'s model (the starting model is left untouched) with `train_loop`: the one
+    place for seed + deepcopy + train loop that every method shares. Returns (an `Encoder` named `name`
+    around the trained copy, the loss per step).
+
+    `wrap(copy)` replaces the copy before training (e.g. `peft.get_peft_model`; its initialisation draws
+    from the seeded RNG); `params(model)` names what the optimiser updates (default: every parameter that
+    requires a gradient); `prepare(model)` changes the copy for training and returns a function that undoes
+    it afterwards (e.g. SimCSE's dropout). Warm-up: the first tenth of the steps; the loss is logged five
+    times.
+    """
+    from .models import Encoder
+
+    seed_everything(seed)
+    model = copy.deepcopy(encoder.model)
+    if wrap is not None:
+        model = wrap(model)
+    model.train()
+    undo = prepare(model) if prepare is not None else None
+    losses = train_loop(model, loss_fn, batch_fn, steps, lr=lr, warmup=max(1, steps // 10),
+                        params=list(params(model)) if params is not None else None, desc=desc,
+                        log_every=max(1, steps // 5))
+    if undo is not None:
+        undo()
+    return Encoder(model.eval(), encoder.tokenizer, name=name), losses

@@ -108,21 +108,17 @@ def train_lora_contrastive(encoder: Encoder, pairs, rank: int, steps: int, batch
                            alpha: float | None = None, desc: str | None = None):
     """Notebook 02's sentence InfoNCE (same batches, same loss) trained through a rank-`rank` LoRA
     adapter only. Returns (an `Encoder` around the `PeftModel`, the loss per step)."""
-    from ..train import seed_everything, train_loop
+    from ..train import fit_copy
     from .contrastive import SentenceContrastLoss, SentencePairBatches
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive; got {steps} and {batch_size}")
     config = lora_config(rank, alpha)  # checks the rank before any compute
-    seed_everything(seed)
-    model = get_peft_model(copy.deepcopy(encoder.model), config, adapter_name="align")
-    model.train()
     batches = SentencePairBatches(encoder.tokenizer, pairs, batch_size, encoder.max_length, seed)
-    loss = SentenceContrastLoss(layer, pooling, tau)
-    losses = train_loop(model, loss, batches, steps, lr=lr, warmup=max(1, steps // 10),
-                        params=[p for p in model.parameters() if p.requires_grad],
-                        desc=desc or f"InfoNCE through LoRA rank {rank}", log_every=max(1, steps // 5))
-    return Encoder(model.eval(), encoder.tokenizer, name=f"{encoder.name} + LoRA r{rank} InfoNCE"), losses
+    return fit_copy(encoder, SentenceContrastLoss(layer, pooling, tau), batches, steps, lr=lr, seed=seed,
+                    desc=desc or f"InfoNCE through LoRA rank {rank}",
+                    name=f"{encoder.name} + LoRA r{rank} InfoNCE",
+                    wrap=lambda m: get_peft_model(m, config, adapter_name="align"))
 
 
 # ---------------------------------------------------------------- MAD-X-style language adapters

@@ -169,18 +169,11 @@ def train_mlm(encoder, texts: Sequence[str], steps: int, batch_size: int = 8, lr
               max_len: int | None = None, desc: str = "MLM"):
     """A copy of `encoder` (with its MLM head) trained with MLM on `texts` for `steps` steps, and its
     loss per step. The starting encoder is never changed."""
-    import copy
-
-    from ..models import Encoder
     from ..pretrain import mlm_loss
-    from ..train import seed_everything, train_loop
+    from ..train import fit_copy
 
     if steps < 1:
         raise ValueError(f"steps must be positive; got {steps}")
     max_len = max_len or min(encoder.max_length, 128)
     batches = TextMLMBatches(encoder.tokenizer, texts, batch_size, max_len, seed=seed)
-    seed_everything(seed)
-    model = copy.deepcopy(encoder.model).train()
-    losses = train_loop(model, mlm_loss, batches, steps, lr=lr, warmup=max(1, steps // 10), desc=desc,
-                        log_every=max(1, steps // 5))
-    return Encoder(model.eval(), encoder.tokenizer, name=f"{encoder.name} + {desc}"), losses
+    return fit_copy(encoder, mlm_loss, batches, steps, lr=lr, seed=seed, desc=desc, name=f"{encoder.name} + {desc}")

@@ -250,10 +250,9 @@ def train_contrastive(encoder, method: str, pairs: Sequence[tuple[str, str, str]
     "simcse" (the English side of `pairs` only, dropout `dropout` during training; with `dropout=0` the
     two passes are identical and only the push between different paragraphs is left: its control).
     """
-    import copy
+    from functools import partial
 
-    from ..models import Encoder
-    from ..train import seed_everything, train_loop
+    from ..train import fit_copy
 
     check_method(method)
     if steps < 1 or batch_size < 1:
@@ -261,8 +260,6 @@ def train_contrastive(encoder, method: str, pairs: Sequence[tuple[str, str, str]
     if method == "word_contrast" and links is None:
         raise ValueError("method 'word_contrast' needs links= (parallel.dictionary_links or induced_links)")
     max_len = max_len or encoder.max_length
-    seed_everything(seed)
-    model = copy.deepcopy(encoder.model).train()
     tok = encoder.tokenizer
     if method == "word_contrast":
         batches = WordAlignBatches(tok, links, batch_size, max_len, seed, all_target_words=True)
@@ -270,10 +267,8 @@ def train_contrastive(encoder, method: str, pairs: Sequence[tuple[str, str, str]
     else:
         batches = SentencePairBatches(tok, pairs, batch_size, max_len, seed, english_only=method == "simcse")
         loss = SentenceContrastLoss(layer, pooling, tau, margin, queue_size, encoder.hidden_size)
-    before = set_dropout(model, dropout) if method == "simcse" else None
-    losses = train_loop(model, loss, batches, steps, lr=lr, warmup=max(1, steps // 10),
-                        params=list(body(model).parameters()), desc=desc or METHOD_NAMES[method],
-                        log_every=max(1, steps // 5))
-    if before is not None:
-        restore_dropout(model, before)  # back to the starting model's settings
-    return Encoder(model.eval(), tok, name=f"{encoder.name} + {METHOD_NAMES[method]}"), losses
+    # SimCSE trains with its own dropout, then goes back to the starting model's settings
+    prepare = (lambda m: partial(restore_dropout, m, set_dropout(m, dropout))) if method == "simcse" else None
+    return fit_copy(encoder, loss, batches, steps, lr=lr, seed=seed, desc=desc or METHOD_NAMES[method],
+                    name=f"{encoder.name} + {METHOD_NAMES[method]}", params=lambda m: body(m).parameters(),
+                    prepare=prepare)

@@ -462,20 +462,15 @@ def train_afp(encoder, pairs, lm_texts: Mapping[str, Sequence[str]], layer: int,
               desc: str | None = None):
     """A copy of the decoder `encoder` trained `steps` steps on `AFPLoss(layer, weight)` (weight 0: the
     LM loss alone, the control of continued training); returns (Encoder, loss per step)."""
-    import copy
-
-    from ..models import Encoder
-    from ..train import seed_everything, train_loop
+    from ..train import fit_copy
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive; got {steps} and {batch_size}")
     layer_ix = encoder.layer_index(layer)
     batches = AFPBatches(encoder.tokenizer, pairs, lm_texts, batch_size, lm_batch, min(encoder.max_length, 128), seed)
-    seed_everything(seed)
-    model = copy.deepcopy(encoder.model).train()
-    losses = train_loop(model, AFPLoss(layer_ix, weight, tau), batches, steps, lr=lr, warmup=max(1, steps // 10),
-                        desc=desc or f"AFP layer {layer_ix}, weight {weight:g}", log_every=max(1, steps // 5))
-    return Encoder(model.eval(), encoder.tokenizer, name=f"{encoder.name} + AFP(layer {layer_ix}, {weight:g})"), losses
+    return fit_copy(encoder, AFPLoss(layer_ix, weight, tau), batches, steps, lr=lr, seed=seed,
+                    desc=desc or f"AFP layer {layer_ix}, weight {weight:g}",
+                    name=f"{encoder.name} + AFP(layer {layer_ix}, {weight:g})")
 
 
 @torch.inference_mode()

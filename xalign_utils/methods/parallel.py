@@ -462,8 +462,7 @@ def train_method(encoder, method: str, pairs: Sequence[tuple[str, str, str]], st
     """
     import copy
 
-    from ..models import Encoder
-    from ..train import seed_everything, train_loop
+    from ..train import fit_copy
 
     check_method(method)
     if steps < 1 or batch_size < 1:
@@ -471,8 +470,6 @@ def train_method(encoder, method: str, pairs: Sequence[tuple[str, str, str]], st
     if method.startswith("word") and links is None:
         raise ValueError(f"method {method!r} needs links= (dictionary_links or induced_links)")
     max_len = max_len or encoder.max_length
-    seed_everything(seed)
-    model = copy.deepcopy(encoder.model).train()
     tok = encoder.tokenizer
     if method in ("tlm", "mlm"):
         batches, loss = TLMBatches(tok, pairs, batch_size, max_len, seed=seed, paired=method == "tlm", mono=mono), tlm_mixed_loss
@@ -484,7 +481,6 @@ def train_method(encoder, method: str, pairs: Sequence[tuple[str, str, str]], st
         loss = DistillLoss(layer)
     # the MLM objectives train everything; the others train the encoder body (the embeddings included:
     # they are tied to the MLM head's decoder, so filtering by parameter name would drop them)
-    params = list(model.parameters()) if method in ("tlm", "mlm") else list(body(model).parameters())
-    losses = train_loop(model, loss, batches, steps, lr=lr, warmup=max(1, steps // 10), params=params,
-                        desc=desc or METHOD_NAMES[method], log_every=max(1, steps // 5))
-    return Encoder(model.eval(), tok, name=f"{encoder.name} + {METHOD_NAMES[method]}"), losses
+    params = (lambda m: m.parameters()) if method in ("tlm", "mlm") else (lambda m: body(m).parameters())
+    return fit_copy(encoder, loss, batches, steps, lr=lr, seed=seed, desc=desc or METHOD_NAMES[method],
+                    name=f"{encoder.name} + {METHOD_NAMES[method]}", params=params)
