@@ -182,3 +182,16 @@ def test_generative_status_every_branch(raw, centred, language, script, late, st
     assert out.startswith(starts), out
     with pytest.raises(ValueError, match="unknown verdict"):
         generative_status({"x": "more"}, {}, {}, {}, {})
+
+
+def test_glue_verdict_glues_the_interval_and_the_phrase_of_its_verdict(monkeypatch):
+    from xalign_utils import record
+    from xalign_utils.metrics import Interval, verdict_table
+
+    glued = {}
+    monkeypatch.setattr(record, "glue_text", lambda name, text: glued.setdefault(name, text))
+    iv = Interval(0.1, 0.05, 0.15, 100, 1000, 0)
+    assert record.glue_verdict("x", (iv, "worse"), "raises", "lowers", "leaves") == "lowers"
+    assert glued == {"iv_x": str(iv), "verdict_x": "lowers"}
+    table = verdict_table({"a − b": (iv, "better")}, "gain")
+    assert list(table.columns) == ["gain", "verdict"] and table.loc["a − b", "verdict"] == "better"

@@ -41,3 +41,14 @@ def test_committed_notebooks_are_in_normal_form():
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert len(paths) >= 9
     assert nbfmt.format_all(paths, check=True) == [], "run `xalign fmt`"
+
+
+def test_visible_code_counts_the_non_blank_lines_of_cells_a_reader_sees():
+    from xalign_utils.nbfmt import visible_code
+
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": ["a = 1\n", "\n", "b = 2\n"]},
+                    {"cell_type": "code", "metadata": {"tags": ["remove-cell"]}, "source": "glue('x', 1)"},
+                    {"cell_type": "code", "metadata": {"tags": ["remove-input"]}, "source": "fig = plot()"},
+                    {"cell_type": "code", "metadata": {"tags": ["hide-input"]}, "source": "c = 3"},
+                    {"cell_type": "markdown", "metadata": {}, "source": "# text"}]}
+    assert visible_code(nb) == ["a = 1", "b = 2", "c = 3"]

@@ -477,3 +477,14 @@ class Verdicts(list):
         iv, v = compare(np.asarray(a), np.asarray(b), self.resamples, self.seed, higher_is_better)
         self.append(v)
         return iv, v
+
+    def table(self, results, column: str = "difference"):
+        """A table of `compare` results ({label: (interval, verdict)}): one row per label."""
+        return verdict_table(results, column)
+
+
+def verdict_table(results, column: str = "difference"):
+    """{label: (Interval, verdict)} as a table with the interval (as text) and the verdict per row."""
+    import pandas as pd
+
+    return pd.DataFrame({k: {column: str(iv), "verdict": v} for k, (iv, v) in results.items()}).T

@@ -68,3 +68,17 @@ def format_notebook(path: Path, check: bool = False) -> bool:
 def format_all(paths, check: bool = False) -> list[Path]:
     """The notebooks of `paths` that were (or, with `check`, would be) rewritten."""
     return [Path(p) for p in paths if format_notebook(Path(p), check)]
+
+
+HIDDEN_TAGS = ("remove-cell", "remove-input")
+MAX_LINE = 76  # characters of a code line that fit the rendered code box at 1280 px (tests/test_rendered.py)
+
+
+def visible_code(nb: dict) -> list[str]:
+    """The non-blank code lines a reader of the rendered chapter sees (cells without a remove tag)."""
+    lines = []
+    for cell in nb.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.get("cell_type") == "code" and not any(t in tags for t in HIDDEN_TAGS):
+            lines += [line.rstrip("\n") for line in _lines(cell.get("source", "")) if line.strip()]
+    return lines

@@ -37,6 +37,16 @@ def glue_text(name: str, text: str) -> str:
     return text
 
 
+def glue_verdict(key: str, result, better: str, worse: str, inconclusive: str) -> str:
+    """Glue a `compare` result (interval, verdict) for the prose: `iv_<key>` the interval and
+    `verdict_<key>` the phrase for its verdict (`findings.says`). Returns the phrase."""
+    from .findings import says
+
+    iv, verdict = result
+    glue_text(f"iv_{key}", str(iv))
+    return glue_text(f"verdict_{key}", says(verdict, better, worse, inconclusive))
+
+
 class Text:
     """A string whose text/plain representation is the string itself (not its quoted repr)."""
 
