@@ -190,7 +190,7 @@ def test_glue_verdict_glues_the_interval_and_the_phrase_of_its_verdict(monkeypat
 
     glued = {}
     monkeypatch.setattr(record, "glue_text", lambda name, text: glued.setdefault(name, text))
-    iv = Interval(0.1, 0.05, 0.15, 100, 1000, 0)
+    iv = Interval(0.1, 0.05, 0.15, 100, 1000, 0, 0.95)
     assert record.glue_verdict("x", (iv, "worse"), "raises", "lowers", "leaves") == "lowers"
     assert glued == {"iv_x": str(iv), "verdict_x": "lowers"}
     table = verdict_table({"a − b": (iv, "better")}, "gain")
