@@ -7,6 +7,7 @@ import torch
 from transformers import LlamaForCausalLM
 
 from _helpers import EXACT
+from xalign_utils import measures
 from xalign_utils import data
 from xalign_utils.checkpoints import shipped_checkpoint
 from xalign_utils.methods import generative as G
@@ -294,8 +295,8 @@ def test_measure_decoder_outcomes_agree_with_its_tables(tokenizer):
     assert table.loc["de", "correct language (greedy)"] == ev.correct_greedy["de"].mean()
     assert table.loc["en", "perplexity"] == pytest.approx(G.clm_perplexity(enc.model, heldout["en"]), rel=1e-5)  # as above
     tidy = ev.tidy()
-    assert set(tidy.measure) == {"p_at_1_cosine", "p_at_1_centred", "p_at_1_csls", "strong_map", "lid_probe",
-                                 "same_language_bias", "correct_language_greedy",
+    assert set(tidy.measure) == {"p_at_1_cosine", "p_at_1_cosine_centred", "p_at_1_csls", "strong_map", "lid_probe",
+                                 "strong_same_language_bias", "correct_language_greedy",
                                  "correct_language_sampled", "other_script_share", "distinct_3grams", "perplexity"}
     np.testing.assert_allclose(ev.outcome("other script")[:4], (G.other_script_share(ev.greedy["en"], "en")
                                                                 + G.other_script_share(ev.sampled["en"], "en")) / 2)
@@ -307,9 +308,10 @@ def test_measure_decoder_outcomes_agree_with_its_tables(tokenizer):
     # per-item outcomes for record_results: every tidy row's value is its items' mean (EXACT: the same
     # float64 numbers summed in another order), perplexity is exp of the mean log perplexity
     items = ev.item_outcomes()
-    assert set(items) == set(tidy.measure) - {"same_language_bias", "perplexity"} | {"log_perplexity"}
+    measures.check_names([*items, *tidy.measure])  # the encoders' names (tests/test_harness.py), one registry
+    assert set(items) == set(tidy.measure) - {"strong_same_language_bias", "perplexity"} | {"log_perplexity"}
     for row in tidy.itertuples():
-        if row.measure == "same_language_bias":
+        if row.measure == "strong_same_language_bias":
             continue
         if row.measure == "perplexity":
             x = items["log_perplexity"][row.tgt]

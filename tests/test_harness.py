@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from _helpers import EXACT, ci_tokenizer, collapsed_encoder, tiny_encoder
+from xalign_utils import measures
 from xalign_utils import metrics
 from xalign_utils.harness import Harness, gain_table
 
@@ -170,6 +171,7 @@ def test_item_outcomes_are_the_items_behind_every_tidy_row(tokenizer):
             "strong_map", "lid_probe", "apps_accuracy", "apps_majority", "pos_accuracy", "pos_majority"} == set(items)
     assert set(items["p_at_1_cosine"]) == {"de", "ru"} and set(items["apps_accuracy"]) == {"de", "ru"}
     assert set(items["p_at_1_cosine_non_english"]) == {"de→ru", "ru→de"}
+    measures.check_names([*items, *v.tidy().measure])  # one registry of tidy names (encoder and decoder)
     used = set()
     for row in v.tidy().itertuples():
         key = item_key(row, v.layer)
