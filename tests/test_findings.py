@@ -195,3 +195,33 @@ def test_glue_verdict_glues_the_interval_and_the_phrase_of_its_verdict(monkeypat
     assert glued == {"iv_x": str(iv), "verdict_x": "lowers"}
     table = verdict_table({"a − b": (iv, "better")}, "gain")
     assert list(table.columns) == ["gain", "verdict"] and table.loc["a − b", "verdict"] == "better"
+
+
+def test_the_verdicts_of_a_gain_table_are_counted_row_by_row_without_its_empty_cells():
+    import numpy as np
+    import pandas as pd
+
+    from xalign_utils.metrics import Verdicts
+
+    table = pd.DataFrame({"a Δ": ["x", "y"], "a: verdict": ["better", "worse"],
+                          "b: verdict": ["inconclusive", np.nan]}, index=["r1", "r2"])
+    v = Verdicts()
+    assert v.extend_gains(table) == ["better", "inconclusive", "worse"] and v == ["better", "inconclusive", "worse"]
+
+
+def test_script_groups_leave_english_out_and_keep_the_order():
+    from xalign_utils.languages import script_groups
+
+    assert script_groups(["en", "de", "ru", "es", "zh"]) == (["de", "es"], ["ru", "zh"])
+    assert script_groups(["en", "de"]) == (["de"], [])
+
+
+def test_a_chapter_glues_how_many_verdicts_it_read(monkeypatch):
+    from xalign_utils import record
+    from xalign_utils.metrics import Verdicts
+
+    glued = {}
+    monkeypatch.setattr(record, "glue_text", lambda name, text: glued.setdefault(name, text))
+    v = Verdicts()
+    v.extend(["better"] * 30)
+    assert v.glue_count(extra=2) == 32 and glued == {"n_verdicts": "32", "n_spurious": "1.6"}

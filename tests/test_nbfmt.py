@@ -52,3 +52,19 @@ def test_visible_code_counts_the_non_blank_lines_of_cells_a_reader_sees():
                     {"cell_type": "code", "metadata": {"tags": ["hide-input"]}, "source": "c = 3"},
                     {"cell_type": "markdown", "metadata": {}, "source": "# text"}]}
     assert visible_code(nb) == ["a = 1", "b = 2", "c = 3"]
+
+
+def test_every_chapter_shows_at_most_150_lines_of_code_none_wider_than_its_box():
+    # issue "Chapters a newcomer can read and change": the reader sees the method's core and what is
+    # measured; bookkeeping lives in xalign_utils.kit (tests/test_kit_*.py). The rendered check of the
+    # width is tests/test_rendered.py::test_no_code_line_is_wider_than_its_box.
+    import json
+    from pathlib import Path
+
+    from xalign_utils.nbfmt import MAX_LINE, visible_code
+
+    for path in sorted(Path(__file__).parents[1].glob("notebooks/*.ipynb")):
+        lines = visible_code(json.loads(path.read_text(encoding="utf-8")))
+        assert len(lines) <= 150, f"{path.name} shows {len(lines)} lines of code (at most 150)"
+        wide = [line for line in lines if len(line) > MAX_LINE]
+        assert not wide, f"{path.name}: {len(wide)} code line(s) wider than {MAX_LINE}, e.g. {wide[0]!r}"

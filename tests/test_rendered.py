@@ -1,4 +1,8 @@
-"""The rendered book (after `xalign build`): links, images, math, screenshots in headless Chromium."""
+"""The rendered book (after `xalign build`): links, images, math, screenshots in headless Chromium,
+and what a reader of a chapter sees (no glue, no injected parameters, captions, code that fits its box)."""
+import html
+import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -117,3 +121,101 @@ def test_no_injected_parameters_cell_is_shown():
     for stem in notebooks():
         page = (HTML / "notebooks" / f"{stem}.html").read_text(encoding="utf-8")
         assert "# Parameters" not in page, stem
+
+
+class Cells(HTMLParser):
+    """The visible code of a rendered chapter (`div.cell_input`) and, per image, whether it sits in a
+    `<figure>` with a `<figcaption>`."""
+
+    VOID = {"img", "br", "hr", "input", "meta", "link", "source", "wbr", "col", "area", "base", "embed"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.code, self.images, self.figures = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "figure":
+            self.figures.append({"images": [], "caption": False})
+        if tag == "figcaption" and self.figures:
+            self.figures[-1]["caption"] = True
+        if tag == "img":
+            in_main = any(t == "main" for t, _ in self.stack)
+            if in_main:
+                (self.figures[-1]["images"] if self.figures else self.images).append(a.get("src", ""))
+        if tag in self.VOID:
+            return
+        cls = a.get("class") or ""
+        self.stack.append((tag, "cell_input" in cls.split()))
+        if self.stack[-1][1]:
+            self.code.append("")
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        while self.stack:
+            t, _ = self.stack.pop()
+            if t == tag:
+                break
+        if tag == "figure" and self.figures:
+            f = self.figures.pop()
+            self.images += [] if f["caption"] else f["images"]
+
+    def handle_data(self, data):
+        if any(is_input for _, is_input in self.stack):
+            self.code[-1] += data
+
+
+def _cells(stem: str) -> Cells:
+    p = Cells()
+    p.feed((HTML / "notebooks" / f"{stem}.html").read_text(encoding="utf-8"))
+    return p
+
+
+GLUE = re.compile(r"\b(glue|glue_text|glue_verdict|record|record_results)\(|\bpublish_?\w*\(")
+
+
+def test_no_glue_cell_is_shown():
+    # glue, record() and the kit's publish_* calls run in cells tagged remove-cell (or remove-input)
+    for stem in notebooks():
+        shown = [c for c in _cells(stem).code if GLUE.search(c)]
+        assert not shown, f"{stem} shows a glue cell:\n{shown[0][:300]}"
+
+
+def test_every_figure_has_a_caption():
+    for stem in notebooks():
+        bare = _cells(stem).images
+        assert not bare, f"{stem}: {len(bare)} figure(s) without a caption (glue them and use {{glue:figure}})"
+
+
+PROBE = """<script>window.addEventListener("load", () => setTimeout(() => {
+  const wide = [];
+  document.querySelectorAll("div.cell_input pre").forEach((pre) => {
+    if (pre.scrollWidth > pre.clientWidth + 1) {
+      wide.push(pre.textContent.split("\\n").reduce((a, b) => (a.length >= b.length ? a : b)));
+    }
+  });
+  const d = document.createElement("div");
+  d.id = "xalign-probe";
+  d.textContent = JSON.stringify(wide);
+  document.body.appendChild(d);
+}, 300));</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_no_code_line_is_wider_than_its_box(tmp_path):
+    # at 1280 px the code box is ~80 monospace characters (nbfmt.MAX_LINE = 76 leaves the padding);
+    # a wider line would scroll sideways
+    for stem in notebooks():
+        page = HTML / "notebooks" / f"{stem}.html"
+        probe = page.with_name(f"_probe_{stem}.html")  # beside the page, so that its CSS loads
+        probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+        try:
+            dom = _chromium(f"--user-data-dir={tmp_path / stem}", "--window-size=1280,1600",
+                            "--virtual-time-budget=8000", "--dump-dom", probe.as_uri()).stdout
+        finally:
+            probe.unlink()
+        found = re.search(r'id="xalign-probe">([^<]*)<', dom)
+        assert found, f"the probe did not run on {stem}"
+        wide = json.loads(html.unescape(found.group(1)))
+        assert not wide, f"{stem}: {len(wide)} code cell(s) scroll sideways, e.g. {wide[0]!r}"

@@ -70,3 +70,11 @@ def available(source: str | None = None) -> list[str]:
     if source is None:
         return list(LANGUAGES)
     return [c for c, lang in LANGUAGES.items() if getattr(lang, source)]
+
+
+def script_groups(langs) -> tuple[list[str], list[str]]:
+    """The non-English languages of `langs` written in English's script, and the others (order kept):
+    the two groups a chapter compares when it asks whether a shared script carries alignment."""
+    non_en = [lang for lang in langs if lang != "en"]
+    same = [lang for lang in non_en if LANGUAGES[lang].script == LANGUAGES["en"].script]
+    return same, [lang for lang in non_en if lang not in same]

@@ -478,6 +478,24 @@ class Verdicts(list):
         self.append(v)
         return iv, v
 
+    def extend_gains(self, table) -> list[str]:
+        """Count the verdicts of a `harness.gain_table`, row by row. The empty cells of a joined table
+        (a measure a variant was not measured on) are not verdicts and are not counted."""
+        cols = [c for c in table.columns if str(c).endswith("verdict")]
+        got = [v for v in table[cols].to_numpy().ravel().tolist() if isinstance(v, str)]
+        self.extend(got)
+        return got
+
+    def glue_count(self, extra: int = 0) -> int:
+        """Glue how many verdicts the chapter read (`n_verdicts`: these plus `extra` read elsewhere) and
+        how many false "better"/"worse" a 5 % error rate would give among them (`n_spurious`)."""
+        from .record import glue_text
+
+        n = len(self) + extra
+        glue_text("n_verdicts", str(n))
+        glue_text("n_spurious", f"{0.05 * n:.1f}")
+        return n
+
     def table(self, results, column: str = "difference"):
         """A table of `compare` results ({label: (interval, verdict)}): one row per label."""
         return verdict_table(results, column)

@@ -1,0 +1,464 @@
+"""Kit of chapter 01_parallel_data (notebooks/01_parallel_data.ipynb): TLM, word-level alignment and
+distillation on parallel text.
+
+What the chapter needs besides its training and measuring calls: the word-link statistics and
+examples, the before/after table with its reference rows, the per-language and sweep tables, the
+three figures, the glue of every interval, verdict and status sentence its prose cites, and its
+`record` / `record_results` calls. Every function takes what it uses as arguments; the chapter's
+names (variants, measures, record keys) are the constants below.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import metrics, plot, record
+from ..findings import parallel_data_status, says, transfer_status
+from ..languages import LANGUAGES, script_groups
+from ..methods.parallel import METHOD_NAMES
+
+RI = " (from random init)"  # suffix of a variant trained from the random-init control
+MLM_CONTROL = METHOD_NAMES["mlm"]
+SHUFFLED_CONTROL = METHOD_NAMES["distill_shuffled"]
+
+# record() keys: variant -> prefix, measure -> suffix (e.g. "tlm_weak_p1")
+VARIANT_KEYS = {"base": "base", "TLM": "tlm", MLM_CONTROL: "mlm", "word alignment (dictionary)": "word_dict",
+                "word alignment (induced)": "word_induced", "distillation": "distill",
+                SHUFFLED_CONTROL: "distill_shuffled", "random init": "control", "TLM" + RI: "tlm_ri",
+                "word alignment (dictionary)" + RI: "word_dict_ri", "word alignment (induced)" + RI: "word_induced_ri",
+                "distillation" + RI: "distill_ri"}
+MEASURE_KEYS = {"weak P@1": "weak_p1", "weak P@1 centred": "weak_p1_centred", "strong mAP": "strong_map",
+                "LID probe": "lid", "apps accuracy": "apps", "POS accuracy": "pos"}
+# glue keys of the four methods (iv_<key>_p1, verdict_<key>_p1, ...)
+METHOD_KEYS = {"TLM": "tlm", "word alignment (dictionary)": "word_dict", "word alignment (induced)": "word_induced",
+               "distillation": "distill"}
+# record_results variant names of the variants trained from the base model
+RESULT_SLUGS = {"TLM": "tlm", MLM_CONTROL: "mlm-unpaired", "word alignment (dictionary)": "word-dict",
+                "word alignment (induced)": "word-induced", "distillation": "distill", SHUFFLED_CONTROL: "distill-shuffled"}
+# gain measures glued per method, with their glue suffix (the LID probe apart: lower is better)
+GAIN_KEYS = (("weak P@1", "p1"), ("strong mAP", "map"), ("apps accuracy", "apps"), ("POS accuracy", "pos"),
+             ("weak P@1 centred", "p1c"))
+PAIRING_KEYS = (("weak P@1", "p1"), ("weak P@1 centred", "p1c"), ("strong mAP", "map"), ("apps accuracy", "apps"),
+                ("POS accuracy", "pos"))
+SWEEP_MEASURES = ("weak P@1", "apps accuracy")
+
+
+# ---------------------------------------------------------------- setup
+
+def glue_setup(harness, n_par: int, n_pairs: int, steps: int, batch_size: int, lr: float, num_layers: int,
+               best_layer: int, pretrain_lr: float) -> None:
+    """Glue the setup numbers the prose cites: the data sizes, the training budget, the layers and
+    what the harness fixed (centring paragraphs, task head sizes)."""
+    texts = {"n_par": str(n_par), "n_pairs": str(n_pairs), "n_items": str(harness.n_items), "steps": str(steps),
+             "batch_size": str(batch_size), "lr": f"{lr:g}", "layer": str(num_layers), "best_layer": str(best_layer),
+             "lr_ratio": f"{lr / pretrain_lr:g}", "n_fit": str(harness.n_fit),
+             "apps_train": str(len(harness.apps_task["train_texts"])), "pos_train": str(harness.pos_train),
+             "pos_test": str(harness.pos_test)}
+    for name, text in texts.items():
+        record.glue_text(name, text)
+
+
+
+
+# ---------------------------------------------------------------- word links
+
+def link_stats(linked, pair_langs: Sequence[str], dictionaries: Mapping[str, Mapping[str, set]],
+               langs: Sequence[str]) -> pd.DataFrame:
+    """Per language: links per sentence pair, the share of links between identical strings, the
+    dictionary agreement (share of links whose English word is in the dictionary and whose target
+    word is one of its translations; NaN when none can be checked) and the number of checkable links.
+    `linked`: (source words, target words, [(i, j), ...]) per pair; `pair_langs`: each pair's language."""
+    rows = {}
+    for lang in langs:
+        sel = [ex for ex, pl in zip(linked, pair_langs) if pl == lang]
+        n_links = sum(len(ex[2]) for ex in sel)
+        same = sum(ex[0][i].lower() == ex[1][j].lower() for ex in sel for i, j in ex[2])
+        d = dictionaries.get(lang, {})
+        checkable = [(ex[0][i].lower(), ex[1][j].lower()) for ex in sel for i, j in ex[2] if ex[0][i].lower() in d]
+        agreement = np.mean([b in d[a] for a, b in checkable]) if checkable else np.nan
+        rows[lang] = {"links per pair": n_links / len(sel), "identical strings": same / max(1, n_links),
+                      "dictionary agreement": agreement, "checkable links": len(checkable)}
+    return pd.DataFrame(rows).T
+
+
+def link_table(links: Mapping[str, list], pairs: Sequence[tuple[str, str, str]],
+               dictionaries: Mapping[str, Mapping[str, set]], langs: Sequence[str]) -> pd.DataFrame:
+    """`link_stats` of every link source ({source name: links per pair}), side by side (two column levels)."""
+    pair_langs = [lang for lang, _, _ in pairs]
+    return pd.concat({k: link_stats(v, pair_langs, dictionaries, langs) for k, v in links.items()}, axis=1)
+
+
+def glue_links(table: pd.DataFrame, dictionaries: Mapping[str, Mapping[str, set]], langs: Sequence[str]) -> None:
+    """Glue the link statistics the prose cites (means over languages): links per pair, identical
+    strings and dictionary agreement of the aligner on the base model (`*_base`) and on the random-init
+    control (`*_control`), the dictionary's links per pair overall and per script group, and which
+    languages have no dictionary."""
+    for source, key in (("induced (base)", "base"), ("induced (random init)", "control")):
+        t = table[source]
+        record.glue_text(f"links_{key}", f"{t['links per pair'].mean():.1f}")
+        record.glue_text(f"links_identical_{key}", f"{t['identical strings'].mean():.2f}")
+        record.glue_text(f"links_precision_{key}", f"{np.nanmean(t['dictionary agreement']):.2f}")
+    per_pair = table["dictionary"]["links per pair"]
+    record.glue_text("links_dictionary", f"{per_pair.mean():.1f}")
+    latin, other = script_groups(langs)
+    record.glue_text("dict_links_latin", f"{per_pair[latin].mean():.2f}" if latin else "n/a")
+    record.glue_text("dict_links_other", f"{per_pair[other].mean():.2f}" if other else "n/a")
+    missing = [LANGUAGES[lang].name for lang in langs if lang not in dictionaries]
+    record.glue_text("no_dictionary", ("no dictionary for " + ", ".join(missing)) if missing
+                     else "a dictionary for every language")
+
+
+def link_examples(linked, pairs: Sequence[tuple[str, str, str]], langs: Sequence[str], min_links: int = 4,
+                  n_words: int = 18, n_links: int = 8) -> pd.DataFrame:
+    """One sentence pair per language (the first with at least `min_links` links): its first
+    `n_words` English words and its first `n_links` links (English word → target word)."""
+    rows = []
+    for lang in langs:
+        k = next((i for i, (pl, _, _) in enumerate(pairs) if pl == lang and len(linked[i][2]) >= min_links), None)
+        if k is None:
+            continue
+        s, t, ls = linked[k]
+        rows.append({"lang": lang, "English": " ".join(s[:n_words]),
+                     "links (English → target)": ", ".join(f"{s[i]}→{t[j]}" for i, j in ls[:n_links])})
+    return pd.DataFrame(rows, columns=["lang", "English", "links (English → target)"]).set_index("lang")
+
+
+# ---------------------------------------------------------------- training curves
+
+CURVE_GROUPS = (("TLM and its control", ("TLM", MLM_CONTROL)),
+                ("word-level alignment", ("word alignment (dictionary)", "word alignment (induced)")),
+                ("distillation and its control", ("distillation", SHUFFLED_CONTROL)))
+
+
+def fig_curves(curves: Mapping[str, Sequence[float]], steps: int):
+    """Training loss per step, one panel per method family: from the base model solid, from the
+    random-init control dotted. Returns the (closed) figure."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for ax, (title, names) in zip(axes, CURVE_GROUPS):
+        for i, n in enumerate(names):
+            for suffix, style in (("", "-"), (RI, ":")):
+                if n + suffix in curves:
+                    label = n.replace(" (no pairing)", "").replace("distillation on ", "")
+                    ax.plot(np.arange(1, steps + 1), curves[n + suffix], style, color=f"C{i}", lw=1.2,
+                            label=label + (" (random init)" if suffix else ""))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("training loss")
+    plt.close(fig)
+    return fig
+
+
+# ---------------------------------------------------------------- before and after
+
+def _summary(evals: Mapping) -> pd.DataFrame:
+    return pd.DataFrame({name: v.summary() for name, v in evals.items()}).T
+
+
+def summary_table(evals: Mapping, chance: Mapping[str, float], lexical: Mapping, langs: Sequence[str]) -> pd.DataFrame:
+    """Every variant's headline numbers (`VariantEval.summary`), then three reference rows: chance,
+    the majority class / tag of the base model's task heads (means over `langs`, the non-English
+    languages) and the TF-IDF control (`harness.measure_lexical`)."""
+    summary = _summary(evals)
+    base = evals["base"]
+    majority = {"apps accuracy": float(base.apps.majority_items[list(langs)].to_numpy().mean())}
+    if base.pos is not None:
+        pos_cols = list(base.non_en(base.pos).columns)
+        majority["POS accuracy"] = float(base.pos.majority_items[pos_cols].to_numpy().mean())
+    reference = pd.DataFrame({
+        "chance": chance, "majority class / tag": majority,
+        "TF-IDF (no model)": {m: lexical[m] for m in ("weak P@1", "strong mAP", "apps accuracy")}}).T
+    return pd.concat([summary, reference])[list(summary.columns)]
+
+
+def record_summary(evals: Mapping) -> None:
+    """`record` every variant's headline numbers as `<variant key>_<measure key>` (`VARIANT_KEYS`,
+    `MEASURE_KEYS`), skipping measures a variant was measured without."""
+    summary = _summary(evals)
+    for name, short in VARIANT_KEYS.items():
+        for col, c in MEASURE_KEYS.items():
+            if pd.notna(summary.loc[name, col]):
+                record.record(f"{short}_{c}", summary.loc[name, col])
+
+
+def glue_references(table: pd.DataFrame, lexical: Mapping) -> None:
+    """Glue the reference numbers the prose cites: chance, the TF-IDF control and the majority
+    class / tag (`table`: `summary_table`'s output)."""
+    record.glue_text("chance_p1", f"{table.loc['chance', 'weak P@1']:.4f}")
+    record.glue_text("chance_map", f"{table.loc['chance', 'strong mAP']:.4f}")
+    record.glue_text("lexical_p1", f"{lexical['weak P@1']:.3f}")
+    record.glue_text("lexical_map", f"{lexical['strong mAP']:.3f}")
+    record.glue_text("lexical_apps", f"{lexical['apps accuracy']:.3f}")
+    record.glue_text("apps_majority", f"{table.loc['majority class / tag', 'apps accuracy']:.3f}")
+    record.glue_text("pos_majority", f"{table.loc['majority class / tag', 'POS accuracy']:.3f}")
+
+
+
+
+def pairing_table(pairing: Mapping[tuple[str, str], tuple]) -> pd.DataFrame:
+    """{(method, measure): (interval, verdict)} as one row per method ("<method> − its control"), one
+    column per measure, each cell "interval verdict"."""
+    methods = dict.fromkeys(m for m, _ in pairing)
+    return pd.DataFrame({f"{m} − its control": {c: f"{iv} {v}" for (mm, c), (iv, v) in pairing.items() if mm == m}
+                         for m in methods}).T
+
+
+# ---------------------------------------------------------------- glue of the verdicts
+
+def glue_gains(gains: pd.DataFrame, gains_ri: pd.DataFrame, methods: Sequence[str], best_layer: int) -> None:
+    """Glue each method's gains over its starting model (`harness.gain_table` rows): `iv_<key>_<m>` and
+    `verdict_<key>_<m>` ("raises"/"lowers"/...; for the LID probe, where lower is better, the other way
+    round), and `iv_<key>_ri_p1`, the weak P@1 gain of the same method from the random-init control."""
+    keys = GAIN_KEYS + ((f"weak P@1, layer {best_layer}", "p1best"),)
+    for method in methods:
+        key = METHOD_KEYS[method]
+        for measure, mkey in keys:
+            record.glue_verdict(f"{key}_{mkey}", (gains.loc[method, f"{measure} Δ"],
+                                                  gains.loc[method, f"{measure}: verdict"]),
+                                "raises", "lowers", "does not measurably change")
+        record.glue_verdict(f"{key}_lid", (gains.loc[method, "LID probe Δ"], gains.loc[method, "LID probe: verdict"]),
+                            "lowers", "raises", "does not measurably change")
+        record.glue_text(f"iv_{key}_ri_p1", gains_ri.loc[method + RI, "weak P@1 Δ"])
+
+
+def repair_sentence(level: Mapping[str, tuple], methods: Sequence[str]) -> str:
+    """What the base model's level against the untrained control means for the gains over it
+    (`level`: {"base" and each method: (interval, verdict) against random init})."""
+    if level["base"][1] != "worse":
+        return ("The gains over the base model are gains over a model that is not below random weights at "
+                "this layer.")
+    above = [m for m in methods if level[m][1] == "better"]
+    return ("At this layer monolingual pretraining left the base model less aligned than random weights, so part "
+            "of every gain over the base model only repairs that; "
+            + (f"{', '.join(above)} end{'s' if len(above) == 1 else ''} above the untrained control."
+               if above else "no method ends above the untrained control."))
+
+
+def glue_starts(level: Mapping[str, tuple], ends: Mapping[str, tuple], methods: Sequence[str]) -> None:
+    """Glue each method against the untrained control (`level_<key>`), its end point from the base
+    model against from random init (`ends_<key>`), the base model's level and `repair_sentence`."""
+    for method in methods:
+        key = METHOD_KEYS[method]
+        record.glue_verdict(f"ends_{key}", ends[method], "higher from the base model than from random init",
+                            "lower from the base model than from random init",
+                            "not distinguishable between the two starting points")
+        record.glue_verdict(f"level_{key}", level[method], "above", "below", "not distinguishable from")
+    record.glue_verdict("level_base", level["base"], "above", "below", "not distinguishable from")
+    record.glue_text("repair_sentence", repair_sentence(level, methods))
+
+
+def glue_groups(group_rows: Mapping[str, tuple], methods: Sequence[str]) -> None:
+    """Glue each method's same-script minus other-script gain (`group_<key>`), or "n/a" when the
+    languages fall in one group."""
+    for method in methods:
+        key = METHOD_KEYS[method]
+        if method in group_rows:
+            record.glue_verdict(f"group_{key}", group_rows[method], "larger for the Latin-script languages",
+                                "larger for the other scripts", "not distinguishable between the two groups")
+        else:
+            record.glue_text(f"iv_group_{key}", "n/a")
+            record.glue_text(f"verdict_group_{key}", "not compared (the languages fall in one group)")
+
+
+def tlm_sentence(tlm_gain: str, tlm_pairing: str, steps: int, num_layers: int) -> str:
+    """The sentence on TLM: its gain survives its unpaired control only when both verdicts are
+    "better"; a loss over the base model is said as such; otherwise no gain at this budget."""
+    verdict = ("better" if tlm_gain == "better" and tlm_pairing == "better"
+               else "worse" if tlm_gain == "worse" else "inconclusive")
+    return says(verdict,
+                "TLM's gain survives its unpaired control: the pairing itself carries signal even at this budget.",
+                "TLM lowers retrieval at this budget.",
+                f"At {steps} steps of a {num_layers}-layer model TLM shows no gain that its unpaired control does "
+                "not also show; XLM trained TLM for days on many GPUs, and this chapter reports that rather than "
+                "tuning until it does.")
+
+
+def glue_pairing(pairing: Mapping[tuple[str, str], tuple], gains: pd.DataFrame, steps: int, num_layers: int) -> None:
+    """Glue TLM and distillation against their no-pairing controls (`pairing_<tlm|distill>_<m>`), the
+    controls' own changes over the base model (`iv_mlm_*`, `iv_shuffled_*`) and `tlm_sentence`."""
+    for measure, mkey in PAIRING_KEYS:
+        for method, ckey in (("TLM", "tlm"), ("distillation", "distill")):
+            record.glue_verdict(f"pairing_{ckey}_{mkey}", pairing[(method, measure)], "above", "below",
+                                "not distinguishable from")
+    for control, ckey in ((MLM_CONTROL, "mlm"), (SHUFFLED_CONTROL, "shuffled")):
+        record.glue_text(f"iv_{ckey}_p1", gains.loc[control, "weak P@1 Δ"])
+        record.glue_text(f"iv_{ckey}_pos", gains.loc[control, "POS accuracy Δ"])
+    record.glue_text("tlm_sentence", tlm_sentence(gains.loc["TLM", "weak P@1: verdict"],
+                                                  pairing[("TLM", "weak P@1")][1], steps, num_layers))
+
+
+def glue_lexical(best: str, vs_lexical: tuple) -> None:
+    """Glue `tfidf_sentence`: the best method minus the TF-IDF control on weak P@1."""
+    iv, v = vs_lexical
+    record.glue_text("tfidf_sentence", f"{best} − TF-IDF: {iv}; every trained model is "
+                     + says(v, "above", "below", "not distinguishable from") + " the lexical control")
+
+
+def glue_status(gains: pd.DataFrame, pairing: Mapping[tuple[str, str], tuple], methods: Sequence[str],
+                controls: Sequence[str], steps: int) -> None:
+    """Glue the survey findings' status lines with the intervals they rest on (`status_finding_parallel`:
+    `findings.parallel_data_status`; `status_finding5`: `findings.transfer_status`) and `helped`, the
+    methods whose weak P@1 gain lies above zero. `controls`: the methods that have a no-pairing control."""
+    def verdict(m, measure):
+        return gains.loc[m, f"{measure}: verdict"]
+
+    def delta(m, measure):
+        return gains.loc[m, f"{measure} Δ"]
+
+    status = parallel_data_status({m: verdict(m, "weak P@1") for m in methods},
+                                  {m: pairing[(m, "weak P@1")][1] for m in controls},
+                                  {m: pairing[(m, "weak P@1 centred")][1] for m in controls})
+    detail = ("weak P@1 over the base model: " + "; ".join(f"{m} {delta(m, 'weak P@1')}" for m in methods)
+              + "; over the no-pairing controls: " + "; ".join(f"{m} {pairing[(m, 'weak P@1')][0]}" for m in controls)
+              + "; the same after centring: "
+              + "; ".join(f"{m} {pairing[(m, 'weak P@1 centred')][0]}" for m in controls))
+    record.glue_text("status_finding_parallel", f"{status}: {detail} (one seed, {steps} steps)")
+    status5 = transfer_status({m: verdict(m, "weak P@1") for m in methods},
+                              {m: [verdict(m, "apps accuracy"), verdict(m, "POS accuracy")] for m in methods})
+    detail5 = "; ".join(f"{m}: weak P@1 Δ {delta(m, 'weak P@1')}, apps Δ {delta(m, 'apps accuracy')}, "
+                        f"POS Δ {delta(m, 'POS accuracy')}" for m in methods)
+    record.glue_text("status_finding5", f"{status5}: {detail5} (one seed, {steps} steps)")
+    helped = [m for m in methods if verdict(m, "weak P@1") == "better"]
+    record.glue_text("helped", ", ".join(helped) if helped else "none of the four methods")
+
+
+def glue_counts(n_verdicts: int, per_language: Mapping[str, Mapping], sweep: pd.DataFrame) -> None:
+    """Glue how many intervals the chapter reads as verdicts (`n_verdicts`), how many of those 5 %
+    would give by chance (`n_spurious`) and how many more it shows without a verdict (`n_shown`: the
+    per-language intervals, in the table and in the figure, and the sweep's rows)."""
+    shown = 2 * sum(len(row) for row in per_language.values()) + len(sweep)
+    record.glue_text("n_verdicts", str(n_verdicts))
+    record.glue_text("n_spurious", f"{0.05 * n_verdicts:.1f}")
+    record.glue_text("n_shown", str(shown))
+
+
+# ---------------------------------------------------------------- per language
+
+def per_language_intervals(evals: Mapping, methods: Sequence[str], langs: Sequence[str], reference: str,
+                           resamples: int, seed: int) -> dict[str, dict[str, metrics.Interval]]:
+    """{method: {language: paired interval of its en→X hits (cosine) minus the reference's}}."""
+    ref = evals[reference].hits["cosine"]
+    return {m: {lang: metrics.paired_bootstrap(evals[m].hits["cosine"][lang], ref[lang], resamples, seed)
+                for lang in langs} for m in methods}
+
+
+def per_language_table(evals: Mapping, intervals: Mapping[str, Mapping], reference: str = "base") -> pd.DataFrame:
+    """One row per method, one column per language ("<lang> (<script>)"): "reference → method
+    (gain [95 % interval])" of en→X weak P@1 (`intervals`: `per_language_intervals`)."""
+    ref = evals[reference].hits["cosine"]
+    rows = {m: {lang: f"{ref[lang].mean():.3f} → {evals[m].hits['cosine'][lang].mean():.3f} ({iv})"
+                for lang, iv in ivs.items()} for m, ivs in intervals.items()}
+    table = pd.DataFrame(rows).T
+    table.columns = [f"{lang} ({LANGUAGES[lang].script})" for lang in table.columns]
+    return table
+
+
+def fig_langs(intervals: Mapping[str, Mapping[str, metrics.Interval]], langs: Sequence[str]):
+    """Grouped bars: per method, the weak P@1 gain of each target language with its paired interval
+    (`intervals`: `per_language_intervals`). Returns the (closed) figure."""
+    methods = list(intervals)
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    width = 0.8 / len(langs)
+    for k, lang in enumerate(langs):
+        ivs = [intervals[m][lang] for m in methods]
+        means = [iv.diff for iv in ivs]
+        errors = [[iv.diff - iv.low for iv in ivs], [iv.high - iv.diff for iv in ivs]]
+        x = np.arange(len(methods)) + (k - (len(langs) - 1) / 2) * width
+        ax.bar(x, means, width, yerr=errors, color=plot.lang_color(lang), label=f"{lang} ({LANGUAGES[lang].script})",
+               error_kw={"lw": 0.8})
+    ax.axhline(0, color="0.2", lw=0.8)
+    ax.set_xticks(np.arange(len(methods)), [m.replace("word alignment ", "word align.\n") for m in methods],
+                  fontsize=8)
+    ax.set_ylabel("weak P@1 gain over base\n(en→X, 95 % interval)")
+    ax.legend(fontsize=7, ncol=3)
+    plt.close(fig)
+    return fig
+
+
+# ---------------------------------------------------------------- how much parallel text
+
+def sweep_table(sweep: Mapping[tuple[str, int], object], base, resamples: int, seed: int,
+                measures: Sequence[str] = SWEEP_MEASURES) -> pd.DataFrame:
+    """Tidy rows (method, paragraphs, measure, value, gain, low, high): each sweep point's value and its
+    paired gain over `base` with the 95 % interval (`sweep`: {(method id, paragraphs): VariantEval})."""
+    rows = []
+    for (method, n), v in sweep.items():
+        for m in measures:
+            iv = metrics.paired_bootstrap(np.asarray(v.outcome(m)), np.asarray(base.outcome(m)), resamples, seed)
+            rows.append({"method": METHOD_NAMES[method], "paragraphs": n, "measure": m, "value": v.summary()[m],
+                         "gain": iv.diff, "low": iv.low, "high": iv.high})
+    return pd.DataFrame(rows)
+
+
+def sweep_values(table: pd.DataFrame) -> pd.DataFrame:
+    """The sweep's values, one row per (method, paragraphs), one column per measure (rounded)."""
+    return table.pivot_table(index=["method", "paragraphs"], columns="measure", values="value").round(3)
+
+
+def record_sweep(sweep: Mapping[tuple[str, int], object], sizes: Sequence[int]) -> None:
+    """`record` the weak P@1 of each method at each of the smaller sizes (`<method>_n<size>_weak_p1`)."""
+    for method in dict.fromkeys(m for m, _ in sweep):
+        for n in sizes:
+            record.record(f"{method}_n{n}_weak_p1", sweep[(method, n)].summary()["weak P@1"])
+
+
+def sweep_sentence(values: Mapping[tuple[str, int], float], versus_all: Mapping[tuple[str, int], tuple],
+                   n_par: int) -> str:
+    """One clause per smaller sweep point: its weak P@1 and the interval against all `n_par` paragraphs
+    (`values`: {(method id, n): weak P@1}; `versus_all`: {(method id, n): (interval, verdict)})."""
+    return "; ".join(f"{METHOD_NAMES[method]} on {n} paragraphs {values[(method, n)]:.3f} "
+                     f"(− all {n_par}: {iv}, {says(v, 'higher', 'lower', 'not distinguishable')})"
+                     for (method, n), (iv, v) in versus_all.items())
+
+
+def glue_sweep(sweep: Mapping[tuple[str, int], object], versus_all: Mapping[tuple[str, int], tuple],
+               n_par: int) -> None:
+    """Glue `sweep_sentence` for the sweep points compared with the full split."""
+    values = {key: sweep[key].summary()["weak P@1"] for key in versus_all}
+    record.glue_text("sweep_sentence", sweep_sentence(values, versus_all, n_par))
+
+
+def fig_sweep(table: pd.DataFrame):
+    """Gain over base against the number of paragraphs (log axis), one panel per measure, one line per
+    method, with paired 95 % intervals (`table`: `sweep_table`). Returns the (closed) figure."""
+    measures = list(dict.fromkeys(table.measure))
+    fig, axes = plt.subplots(1, len(measures), figsize=(10.5, 3.6), layout="constrained", squeeze=False)
+    axes = axes[0]
+    ticks = sorted(table.paragraphs.unique())
+    for ax, m in zip(axes, measures):
+        for i, method in enumerate(dict.fromkeys(table.method)):
+            t = table[(table.method == method) & (table.measure == m)].sort_values("paragraphs")
+            ax.errorbar(t.paragraphs, t.gain, yerr=[t.gain - t.low, t.high - t.gain], marker="o", capsize=3,
+                        color=f"C{i}", label=method)
+        ax.axhline(0, color="0.2", lw=0.8)
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.set_xlabel("parallel paragraphs used (each with all its translations)")
+        ax.set_ylabel(f"{m} gain over base (95 % interval)", fontsize=9)
+    axes[0].legend(fontsize=8, loc="center right")
+    plt.close(fig)
+    return fig
+
+
+# ---------------------------------------------------------------- results table
+
+def record_variants(evals: Mapping, sweep: Mapping[tuple[str, int], object], n_par: int, seed: int) -> None:
+    """`record_results` of every variant: the base model (family base), the random-init control and
+    every method trained from it (family control, `random-init+<slug>`), every method trained from the
+    base model (family parallel, `RESULT_SLUGS`) and the smaller sweep points (`<method>-n<size>`)."""
+    record.record_results("base", evals["base"], family="base", seed=seed)
+    record.record_results(f"random-init-{seed}", evals["random init"], family="control", seed=seed)
+    for name, v in evals.items():
+        if name in ("base", "random init"):
+            continue
+        plain = name.replace(RI, "")
+        ri = plain != name
+        record.record_results(("random-init+" if ri else "") + RESULT_SLUGS[plain], v,
+                              family="control" if ri else "parallel", seed=seed)
+    for (method, n), v in sweep.items():
+        if n != n_par:
+            record.record_results(f"{method}-n{n}", v, family="parallel", seed=seed, n=n)
