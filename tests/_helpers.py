@@ -69,3 +69,14 @@ def replay_first_steps(make_model, loss_fn, batches, preset, seed: int, steps: i
     model = make_model()
     return train_loop(model, loss_fn, batches, steps=steps, lr=preset.train.lr, warmup=preset.train.warmup,
                       weight_decay=preset.train.weight_decay)
+
+
+def capture_glue(monkeypatch, tmp_path) -> dict:
+    """Everything a test glues (name -> its text, as myst-nb would show it), and record() writing into
+    tmp_path/metrics.json instead of the working directory."""
+    import myst_nb
+
+    out = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: out.__setitem__(name, repr(value)))
+    monkeypatch.setenv("XALIGN_METRICS_PATH", str(tmp_path / "metrics.json"))
+    return out

@@ -225,3 +225,25 @@ def test_a_chapter_glues_how_many_verdicts_it_read(monkeypatch):
     v = Verdicts()
     v.extend(["better"] * 30)
     assert v.glue_count(extra=2) == 32 and glued == {"n_verdicts": "32", "n_spurious": "1.6"}
+
+
+def test_interval_lines_draw_each_mean_with_its_bounds():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pytest
+
+    from xalign_utils import plot
+    from xalign_utils.metrics import Interval
+
+    fig, ax = plt.subplots()
+    plot.interval_lines([1, 2], [Interval(0.1, 0.0, 0.3, 9, 100, 0, 0.95), (0.2, 0.15, 0.4)], ax, label="a")
+    line = ax.lines[0]
+    np.testing.assert_allclose(line.get_ydata(), [0.1, 0.2])
+    segments = ax.collections[0].get_segments()  # the error bars: from low to high at each x
+    np.testing.assert_allclose([s[:, 1] for s in segments], [[0.0, 0.3], [0.15, 0.4]])
+    with pytest.raises(ValueError, match="2 positions but 1 intervals"):
+        plot.interval_lines([1, 2], [(0.1, 0.0, 0.2)], ax)
+    plt.close(fig)

@@ -93,7 +93,7 @@ def test_the_parameters_are_glued_as_the_prose_cites_them(glued):
     params = SimpleNamespace(steps=64, batch_size=16, lr=1e-3, adapter_lr=5e-3, tau=0.05, ranks=[1, 4, 16],
                              lang_rank=8, lang_steps=24, lang_batch=8, lang_paragraphs=200, task_rank=8,
                              task_steps=48, task_batch=16, finetune_lr=1e-3)
-    kit.glue_parameters(params, 500, 150, 60, 2575, 1437568)
+    kit.glue_parameters(params, n_apps_train=500, pos_train=150, pos_test=60, n_pairs=2575, n_full=1437568)
     assert glued["lr"] == "0.001" and glued["adapter_lr"] == "0.005" and glued["tau"] == "0.05"
     assert glued["ranks"] == "1, 4, 16" and glued["n_full"] == "1,437,568" and glued["n_pairs"] == "2575"
     assert glued["apps_train"] == "500" and glued["pos_test"] == "60" and glued["task_batch"] == "16"
@@ -156,14 +156,14 @@ def versus(weak="inconclusive", strong="worse"):
     return out
 
 
-
 @pytest.mark.parametrize("verdict, word", [("better", "improves"), ("worse", "lowers"),
                                            ("inconclusive", "does not measurably change")])
 def test_the_lora_sentence_says_what_each_verdict_says(glued, verdict, word):
     gains, gains_ri = gain_tables(p1=verdict, full=verdict)
     ends = {"LoRA rank 4": (interval(0.1, 0.05, 0.15), "better"),
             "full fine-tuning": (interval(0, -1, 1), "inconclusive")}
-    kit.glue_lora(gains, gains_ri, versus(), ends, RANKS, 4, {"LoRA rank 1": 10, "LoRA rank 4": 40}, 1000)
+    kit.glue_lora(gains, gains_ri=gains_ri, vs_full=versus(), ends=ends, lora_names=RANKS, mid=4,
+                  n_trained={"LoRA rank 1": 10, "LoRA rank 4": 40}, n_full=1000)
     assert glued["lora_sentence"] == (
         f"rank 1 (1.0 % of the parameters) {word} it (Δ iv weak P@1 r1) and is level with full fine-tuning "
         f"(+0.000 [-0.010, +0.010]); rank 4 (4.0 % of the parameters) {word} it (Δ iv weak P@1 r4) and is level "
@@ -180,7 +180,8 @@ def test_the_lora_sentence_says_what_each_verdict_says(glued, verdict, word):
 def test_the_lora_status_is_the_findings_status_with_its_intervals(glued):
     gains, _ = gain_tables()
     n_trained = {"LoRA rank 1": 10, "LoRA rank 4": 40}
-    status = kit.lora_status(gains, versus(), RANKS, n_trained, 1000, 64, 5e-3, 1e-3)
+    status = kit.lora_status(gains, vs_full=versus(), lora_names=RANKS, n_trained=n_trained, n_full=1000,
+                             steps=64, adapter_lr=5e-3, lr=1e-3)
     want = findings.adapter_status("better", {n: "better" for n in RANKS.values()},
                                    {n: "better" for n in RANKS.values()}, {n: "inconclusive" for n in RANKS.values()},
                                    {n: "worse" for n in RANKS.values()}, {n: v / 1000 for n, v in n_trained.items()})
@@ -204,14 +205,27 @@ def test_the_params_figure_has_one_panel_per_measure_and_a_point_per_variant():
     outcomes = lambda: {m: rng.random(20) for m in ("weak P@1", "strong mAP", "LID probe")}  # noqa: E731
     names = ["LoRA rank 1", "full fine-tuning"]
     evals = {n: fake(n, 0.1, outcomes=outcomes()) for n in ["base", "random init", *names, "full fine-tuning" + kit.RI]}
-    fig = kit.fig_params(evals, names, ["full fine-tuning" + kit.RI], {n: 10 ** (i + 2) for i, n in
-                                                                    enumerate(evals)}, 200, 0)
+    n_trained = {n: 10 ** (i + 2) for i, n in enumerate(evals)}
+    fig = kit.fig_params(evals, align_names=names, ri_names=["full fine-tuning" + kit.RI], n_trained=n_trained,
+                         resamples=200, seed=0)
     axes = fig.axes
     assert len(axes) == 3 and [a.get_title() for a in axes] == ["Δ weak P@1", "Δ strong mAP",
                                                                 "Δ LID probe (lower: less identity)"]
-    assert axes[0].get_xscale() == "log" and axes[0].get_legend() is not None
+    assert axes[0].get_xscale() == "log"
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["from base", "from random init"]
     assert [t.get_text() for t in axes[0].texts] == ["rank 1", "full", "full"]
     assert [t.get_text() for t in axes[1].texts] == ["rank 1", "full"]
+    # each point: x = trained parameters, y = the paired mean difference against its starting model
+    for ax, m in zip(axes, ("weak P@1", "strong mAP", "LID probe")):
+        line = ax.containers[0].lines[0]  # the base model's variants, joined
+        assert list(line.get_xdata()) == [n_trained[n] for n in names]
+        want = [np.mean(evals[n].outcome(m) - evals["base"].outcome(m)) for n in names]
+        assert np.asarray(line.get_ydata(), float) == pytest.approx(want)
+    assert len(axes[0].containers) == 2 and len(axes[1].containers) == 1  # random init: weak P@1 only
+    ri = axes[0].containers[1].lines[0]
+    assert list(ri.get_xdata()) == [n_trained["full fine-tuning" + kit.RI]]
+    assert ri.get_ydata()[0] == pytest.approx(np.mean(evals["full fine-tuning" + kit.RI].outcome("weak P@1")
+                                                      - evals["random init"].outcome("weak P@1")))
 
 
 # ---------------------------------------------------------------- adapters on disk
@@ -231,13 +245,16 @@ def two_adapters():
 def test_saved_adapters_reload_to_identical_outputs(two_adapters):
     enc, model = two_adapters
     probes = {AD.language_adapter("en"): ["Open the file."], AD.language_adapter("de"): ["Öffnen Sie die Datei."]}
-    sizes = kit.save_and_reload(model, enc, probes)
-    assert set(sizes) == set(probes) and all(s > 0 for s in sizes.values())
-    table = kit.disk_table({"LoRA rank 1": 2000, "LoRA rank 4": 8000}, {"LoRA rank 1": 10, "LoRA rank 4": 40}, 10 ** 6)
+    sizes, identical = kit.save_and_reload(model, enc, probes)
+    assert set(sizes) == set(probes) and all(s > 0 for s in sizes.values()) and identical is True
+    saved = {"LoRA rank 1": ({"align": 2000}, True), "LoRA rank 4": ({"align": 8000}, False)}
+    table = kit.disk_table(saved, {"LoRA rank 1": 10, "LoRA rank 4": 40}, 10 ** 6)
     assert list(table.columns) == ["trained parameters", "adapter on disk (kB)", "share of the base model",
                                    "reloaded outputs identical"]
     assert table.loc["LoRA rank 4", "adapter on disk (kB)"] == 8.0
     assert table.loc["LoRA rank 1", "share of the base model"] == 0.002
+    # the column is the measured comparison, not a constant
+    assert table["reloaded outputs identical"].tolist() == [True, False]
     assert kit.model_bytes(enc.model) == sum(p.numel() * 4 for p in enc.model.parameters())
 
 
@@ -248,8 +265,29 @@ def test_a_reload_that_gives_other_outputs_is_refused(two_adapters, monkeypatch)
         kit.save_and_reload(model, enc, {None: ["x"]}, "language adapter")
 
 
+def test_reloaded_outputs_are_compared_while_the_saved_files_exist(two_adapters, monkeypatch):
+    import os
+
+    enc, model = two_adapters
+    seen = []
+    load = AD.load_adapters
+
+    def loading(base, folder, names):
+        seen.append(folder)
+        return load(base, folder, names)
+
+    def pooled(m, tok, texts):
+        assert os.path.isdir(seen[-1]), "compared after the saved adapters were deleted"
+        return torch.zeros(len(texts), 4)
+
+    monkeypatch.setattr(AD, "load_adapters", loading)
+    monkeypatch.setattr(AD, "pooled_states", pooled)
+    assert kit.save_and_reload(model, enc, {AD.language_adapter("de"): ["x"]})[1] is True
+
+
 def test_disk_sizes_are_glued_in_mb_and_kb(glued):
-    kit.glue_disk(pd.DataFrame({"adapter on disk (kB)": [22.4, 297.6]}), 5_800_000)
+    kit.glue_disk({"LoRA rank 1": ({"align": 22_400}, True), "LoRA rank 16": ({"align": 297_600}, True)},
+                  5_800_000)
     assert glued == {"base_mb": "5.8", "disk_small": "22", "disk_large": "298"}
 
 
@@ -268,7 +306,8 @@ def test_the_language_section_glues_sizes_loss_and_verdicts(glued):
     gain = {"weak P@1": (interval(0.1, 0.05, 0.2), "better"), "strong mAP": (interval(-0.1, -0.2, -0.05), "worse"),
             "apps accuracy": (interval(0, -1, 1), "inconclusive"), "POS accuracy": (interval(0, -1, 1), "inconclusive")}
     curves = {"en": [6.0] * 5 + [5.0] * 5, "de": [4.0] * 10}
-    kit.glue_language({"en": 150_000, "de": 152_000}, 36864, curves, 10, gain, (interval(-0.1, -0.2, -0.05), "better"))
+    kit.glue_language({"en": 150_000, "de": 152_000}, n_lang=36864, curves=curves, steps=10, gain=gain,
+                      lid_change=(interval(-0.1, -0.2, -0.05), "better"))
     assert glued["lang_kb"] == "151" and glued["n_lang"] == "36,864" and glued["lang_loss"] == "5.00 → 4.50"
     assert glued["verdict_lang_p1"] == "raise" and glued["verdict_lang_map"] == "lower"
     assert glued["verdict_lang_pos"] == "do not measurably change" and glued["verdict_lang_lid"] == "lower"
@@ -280,6 +319,8 @@ def test_the_language_curves_figure_has_a_panel_per_start_and_a_line_per_languag
     assert [a.get_title() for a in fig.axes] == ["language adapters on the base model",
                                                  "language adapters on the random init model"]
     assert [l.get_label() for l in fig.axes[0].lines] == ["en", "de"] and fig.axes[0].get_ylabel() == "MLM loss"
+    assert list(fig.axes[0].lines[1].get_xdata()) == [1, 2, 3] and list(fig.axes[0].lines[1].get_ydata()) == [3, 3, 2]
+    assert list(fig.axes[1].lines[0].get_ydata()) == [5, 5, 5]
 
 
 # ---------------------------------------------------------------- task adapters
@@ -352,7 +393,8 @@ def test_the_modular_section_glues_every_name_the_prose_cites(glued):
     above = {k: (interval(0, -1, 1), "inconclusive") for k in runs}
     madx_vs = {("POS", "task adapter alone"): better, ("POS", "full fine-tuning"): better,
                ("apps", "task adapter alone"): better}
-    learned, transfers = kit.glue_modular(runs, WAYS, COLS, learned_iv, above, madx_vs, better)
+    learned, transfers = kit.glue_modular(runs, ways=WAYS, cols=COLS, learned_iv=learned_iv, above_majority=above,
+                                          madx_vs=madx_vs, madx_ri=better)
     assert learned == {"POS": True, "apps": True} and transfers == {"POS": False, "apps": False}
     assert glued["verdict_madx_pos_ft"] == "not read: no route beats the majority class zero-shot"
     assert glued["zs_verdict_pos"] == "beats it on no route" and glued["learned_apps"] == "learned by every route"
@@ -409,5 +451,7 @@ def test_every_variant_and_task_run_is_recorded_with_its_family(recorded):
 
 
 def test_the_verdict_count_and_its_expected_false_positives(glued):
-    kit.glue_verdict_count(["better"] * 41)
+    verdicts = metrics.Verdicts()
+    verdicts.extend(["better"] * 41)
+    assert verdicts.glue_count() == 41 and not hasattr(kit, "glue_verdict_count")
     assert glued == {"n_verdicts": "41", "n_spurious": "2.1"}

@@ -60,7 +60,8 @@ def test_glue_parameters_formats_numbers_as_the_prose_cites_them(glued):
     class Harness:
         apps_task, pos_train, pos_test = {"train_texts": ["a", "b", "c"]}, 40, 20
 
-    kit.glue_parameters(Harness(), 12, 0.5, [0.25, 1.0], 5e-4, 50, 4, 2, 2000)
+    kit.glue_parameters(Harness(), n_pairs=12, p=0.5, p_sweep=[0.25, 1.0], lr=5e-4, mlm_steps=50, mlm_batch=4,
+                        min_count=2, mlm_paragraphs=2000)
     assert glued["apps_train"] == "3" and glued["p"] == "0.5" and glued["lr"] == "0.0005"
     assert glued["p_sweep"] == "0.25, 1" and glued["n_pairs"] == "12" and len(glued) == 11
 
@@ -79,6 +80,9 @@ def test_dictionary_table_glue_and_figure():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["de\n(vendored)", "zh\n(induced)"]
     assert len(ax.patches) == 4 and ax.get_ylim() == (0, 1)
+    # apps-text bars, then POS-sentence bars, one per language: the table's coverages
+    want = [*table["coverage, apps texts"], *table["coverage, POS sentences"]]
+    assert [b.get_height() for b in ax.patches] == pytest.approx(want) and want[0] == 0.5 and want[-1] == 0.0
 
 
 def test_glue_dictionaries_names_the_missing_languages_and_the_ranges(glued):
@@ -118,6 +122,9 @@ def test_cosda_table_pivot_and_figure():
     fig = kit.fig_cosda(table)
     assert [ax.get_xlabel() for ax in fig.axes] == ["switching probability p"] * 2
     assert "zero-shot POS accuracy gain" in fig.axes[1].get_ylabel()
+    line = fig.axes[0].containers[0].lines[0]  # apps from the base model: the gain at each p
+    assert list(line.get_ydata()) == pytest.approx([0.0, 0.5])
+    assert list(line.get_xdata()) == pytest.approx([-0.01, 0.49])  # drawn slightly apart
 
 
 def test_language_intervals_table_and_figure():
@@ -130,6 +137,8 @@ def test_language_intervals_table_and_figure():
     fig = kit.fig_cosda_langs(per, 0.5)
     assert [ax.get_title() for ax in fig.axes] == ["apps, p = 0.5", "POS, p = 0.5"]
     assert len(fig.axes[0].patches) == 2
+    heights = [b.get_height() for b in fig.axes[1].patches]
+    assert heights == pytest.approx([per["POS"]["de"][2].diff])
 
 
 @pytest.mark.parametrize("base_vs_ri, ri_gain, starts", [
@@ -176,7 +185,8 @@ def test_glue_mlm_and_stand_in(glued):
     assert glued["verdict_tlm_map"] == "raises" and glued["iv_mlm_pos"].endswith(kit.MLM)
     assert glued["verdict_csvs_tlm_p1c"] == "above" and glued["verdict_csvs_ri"] == "not distinguishable from"
     assert glued["iv_cs_ri_p1"].endswith(kit.CS + kit.RI) and glued["iv_tlm_ri_p1"].endswith(kit.TLM + kit.RI)
-    line = kit.glue_stand_in(gains, cs_vs, 50, 4, 512, 50, 607.6)
+    line = kit.glue_stand_in(gains, cs_vs, mlm_steps=50, mlm_batch=4, max_length=512, tlm_steps=50,
+                             tlm_tokens=607.6)
     assert line.startswith("reproduced on weak P@1, application classification, POS")
     assert line.endswith("(one seed; code-switched MLM 50 steps × 512 tokens, TLM 50 steps × about 608 tokens)")
     assert glued["tokens_per_step"] == "512" and glued["tlm_tokens"] == "608" and glued["tlm_steps"] == "50"
@@ -184,9 +194,8 @@ def test_glue_mlm_and_stand_in(glued):
 
 
 def test_glue_references(glued):
-    kit.glue_references({"weak P@1": 0.01}, {"weak P@1": 0.25, "apps accuracy": 0.5}, 40)
-    assert (glued["chance_p1"], glued["lexical_p1"], glued["lexical_apps"]) == ("0.0100", "0.250", "0.500")
-    assert (glued["n_verdicts"], glued["n_spurious"]) == ("40", "2.0")
+    kit.glue_references({"weak P@1": 0.01}, {"weak P@1": 0.25, "apps accuracy": 0.5})
+    assert glued == {"chance_p1": "0.0100", "lexical_p1": "0.250", "lexical_apps": "0.500"}  # counts: glue_count
 
 
 def test_tlm_tokens_per_step_averages_pair_and_monolingual_tokens(monkeypatch):
@@ -202,7 +211,7 @@ def test_tlm_tokens_per_step_averages_pair_and_monolingual_tokens(monkeypatch):
             return {"attention_mask": torch.ones(2, 3 + step), "mono_input_ids": torch.zeros(1, 4)}
 
     monkeypatch.setattr(parallel, "TLMBatches", Batches)
-    assert kit.tlm_tokens_per_step(None, [], 16, 128, None, 0, steps=2) == 11.0
+    assert kit.tlm_tokens_per_step(None, [], n_pairs=16, max_len=128, mono=None, seed=0, steps=2) == 11.0
 
 
 class Eval:
@@ -257,10 +266,20 @@ def test_nb01_table_and_glue(glued):
     all_01 = pd.concat([rows("base", [0.2, 0.4]), rows("tlm", [0.3, 0.5]), rows("word-dict", [0.35, 0.45])])
     table = kit.nb01_table(all_01, 4)
     assert table["notebook 01 (recorded)"].tolist()[:3] == pytest.approx([0.3, 0.4, 0.4]) and np.isnan(table.loc["distill"].iloc[0])
-    kit.glue_nb01(all_01, rows("x", [0.3, 0.5]).drop(columns="variant"), 4)
+    same = kit.tlm_check(all_01, rows("x", [0.3, 0.5]).drop(columns="variant"))
+    assert list(same.columns) == ["rows", "re-run here (mean)", "notebook 01 (mean)", "largest |difference|"]
+    assert same.loc["p_at_1_cosine"].tolist() == pytest.approx([2, 0.4, 0.4, 0.0])
+    kit.glue_nb01(same, all_01, 4)
     assert glued["tlm_matches"] == "equal, on all 2 shared measures (largest difference 0.0e+00), to"
     assert glued["nb01_word_dict_gain"] == "+0.100" and glued["nb01_distill_gain"] == "+nan"
-    kit.glue_nb01(all_01, rows("x", [0.3, 0.6]).drop(columns="variant"), 4)
+    other = kit.tlm_check(all_01, rows("x", [0.3, 0.6]).drop(columns="variant"))
+    assert other.loc["p_at_1_cosine"].tolist() == pytest.approx([2, 0.45, 0.4, 0.1])
+    kit.glue_nb01(other, all_01, 4)
     assert glued["tlm_matches"] == "different (largest difference 0.1) from"
-    kit.glue_nb01(all_01[all_01.variant != "tlm"], rows("x", [0.3, 0.6]), 4)
+    # only the rows both have are compared: a measure notebook 01 did not record is left out
+    extra = pd.concat([rows("x", [0.3, 0.5]), rows("x", [0.9, 0.9]).assign(measure="map")]).drop(columns="variant")
+    assert list(kit.tlm_check(all_01, extra).index) == ["p_at_1_cosine"]
+    none = kit.tlm_check(all_01[all_01.variant != "tlm"], rows("x", [0.3, 0.6]))
+    assert none.empty
+    kit.glue_nb01(none, all_01[all_01.variant != "tlm"], 4)
     assert glued["tlm_matches"].startswith("not comparable with")

@@ -100,16 +100,18 @@ def test_lexical_xy_averages_the_non_english_pairs():
 
 
 
-def test_before_after_adds_chance_majority_and_tfidf_rows(evals, glued):
+def test_summary_table_adds_chance_majority_and_tfidf_rows(evals, glued):
     chance = {"weak P@1": 1 / N, "strong mAP": 0.01, "LID probe": 1 / 3, "apps accuracy": 0.125}
     lexical = {"weak P@1": 0.5, kit.XY: 0.4, "strong mAP": 0.3, "apps accuracy": 0.2}
-    table = kit.before_after(evals, chance, lexical)
+    table = kit.summary_table(evals, chance, lexical)
     assert list(table.index[-3:]) == ["chance", kit.MAJORITY, "TF-IDF (no model)"]
     assert table.loc[kit.MAJORITY, "apps accuracy"] == pytest.approx(0.25)
-    assert list(table.columns) == list(kit.summary_frame(evals).columns)
+    assert list(table.columns) == list(kit.common.summary_frame(evals).columns)
+    assert table.loc["TF-IDF (no model)", kit.XY] == 0.4 and np.isnan(table.loc["TF-IDF (no model)", "LID probe"])
     kit.glue_references(table, lexical)
     assert glued["chance_p1"] == f"{1 / N:.4f}" and glued["lexical_xy"] == "0.400"
     assert glued["pos_majority"] == "0.250" and glued["lid_chance"] == "0.333"
+    assert glued["lid_base"] == f"{table.loc['base', 'LID probe']:.3f}"
 
 
 def test_record_summary_records_each_measured_value(evals, glued):
@@ -129,6 +131,10 @@ def test_fig_curves_has_a_panel_per_family_with_random_init_dotted():
     labels = [line.get_label() for line in axes[0].lines]
     assert "sentence InfoNCE (random init)" in labels and "InfoNCE + queue" in labels
     assert [ax.get_title() for ax in axes] == list(kit.THREE)
+    assert [line.get_label() for line in axes[1].lines] == ["word-level contrastive"]
+    # a variant that was not trained is left out of its panel (no KeyError)
+    fig = kit.fig_curves({"sentence InfoNCE": curves["sentence InfoNCE"]}, 5)
+    assert [line.get_label() for line in fig.axes[0].lines] == ["sentence InfoNCE"] and not fig.axes[2].lines
 
 
 def test_comparison_tables_name_each_comparison():
@@ -210,8 +216,10 @@ def test_figures_have_their_panels_and_labels(evals):
     fig = kit.fig_transitivity(evals["base"], evals["sentence InfoNCE"], LANGS)
     assert [ax.get_title() for ax in fig.axes[:2]] == ["base model", "after sentence InfoNCE"]
     assert fig.axes[0].get_ylabel() == "query language"
-    fig = kit.fig_langs(evals, kit.THREE, 200, 0)
+    ivs = kit.per_language_intervals(evals, kit.THREE, 200, 0)
+    fig = kit.fig_langs(ivs)
     assert len(fig.axes[0].patches) == 2 * 3  # a bar per target language and method
+    assert fig.axes[0].patches[0].get_height() == pytest.approx(ivs["sentence InfoNCE"]["de"].diff)
     assert fig.axes[0].get_legend() is not None
 
 
@@ -235,8 +243,10 @@ def test_script_groups_and_their_glue(glued, evals):
     assert glued["verdict_group_simcse"] == "not compared (the languages fall in one group)"
     kit.glue_groups(["de"], ["ru"], {m: WORSE for m in kit.THREE})
     assert glued["verdict_group_infonce"] == "larger for the other scripts" and glued["latin_langs"] == "German"
-    table = kit.per_language_table(evals, kit.THREE, 200, 0)
+    ivs = kit.per_language_intervals(evals, kit.THREE, 200, 0)
+    table = kit.per_language_table(evals, ivs)
     assert list(table.index) == list(kit.THREE) and list(table.columns) == ["de (Latin)", "ru (Cyrillic)"]
+    assert table.loc["sentence InfoNCE", "ru (Cyrillic)"].endswith(f"({ivs['sentence InfoNCE']['ru']})")
 
 
 def _finetuned(evals):
@@ -270,7 +280,7 @@ def test_finetune_tables_and_glue(evals, glued):
 
 def test_record_variants_names_and_families(evals, monkeypatch):
     calls = []
-    monkeypatch.setattr(kit, "record_results", lambda variant, rows, family, seed, **kw: calls.append(
+    monkeypatch.setattr(kit.records, "record_results", lambda variant, rows, family, seed, **kw: calls.append(
         (variant, family, kw.get("n"))))
     ft_eval, ft_result = _finetuned(evals)
     sweep = {2: evals["InfoNCE + margin"], 8: evals["InfoNCE + queue"]}
@@ -284,7 +294,7 @@ def test_record_variants_names_and_families(evals, monkeypatch):
     assert [v for v, _ in done][-3:] == ["base+finetuned", "infonce+finetuned", "word-contrast+finetuned"]
 
 
-def test_glue_status_and_count(glued):
+def test_glue_status(glued):
     rows = {}
     for m in kit.KEYS:
         rows[m] = {f"{x}: verdict": "better" for x in ("weak P@1", "apps accuracy", "POS accuracy")}
@@ -300,4 +310,4 @@ def test_glue_status_and_count(glued):
     assert s6 == "reproduced" and s5.startswith("reproduced (transfer gains are less reliable: 3 of 6")
     assert glued["status_finding6"].startswith("reproduced: weak P@1 over the base model")
     assert glued["status_finding5"].endswith("against majority baselines 0.250 and 0.200)")
-    assert kit.glue_count(["better"] * 40) == 40 and glued["n_spurious"] == "2.0"
+    assert not hasattr(kit, "glue_count")  # the chapter counts with Verdicts.glue_count

@@ -162,13 +162,16 @@ def test_lid_tables_floors_and_their_glue(sink):
     conts = kit.floors(tok, prompts, references, lm_texts, LANGS, n_prompts=2, prompt_tokens=2, new_tokens=5, seed=0)
     assert list(conts) == ["human text", "floor: repeat the prompt", "floor: frequency-drawn noise"]
     assert conts["floor: repeat the prompt"]["de"][0] == "de one de one de"
+    with pytest.raises(TypeError):  # the sizes and the seed are keyword-only
+        kit.floors(tok, prompts, references, lm_texts, LANGS, 2, 2, 5, 0)
     assert all(len(conts["floor: frequency-drawn noise"][l]) == 2 for l in LANGS)
     table = kit.floor_table(lid, tok, conts, LANGS, min_letters=2)
     assert list(table.columns) == ["correct language", "other script", "distinct 3-grams"]
     assert table.loc["floor: repeat the prompt", "correct language"] == 1.0
     assert table.loc["floor: repeat the prompt", "distinct 3-grams"] == pytest.approx(2 / 3)
-    human = kit.glue_lid(lid, references, rates, table, LANGS, min_letters=2)
-    assert human.shape == (6,) and sink.recorded()["lid_human"]["value"] == pytest.approx(5 / 6)
+    human = np.array([1.0, 1.0, 1.0, 0.0, 1.0, 1.0])  # the chapter's per-prompt outcomes
+    kit.glue_lid(human, np.array([0.0, 0.5, 0.1]), rates, table, n_langs=3)
+    assert sink.recorded()["lid_human"]["value"] == pytest.approx(5 / 6) and sink.glued["human_script"] == "0.200"
     assert sink.glued["lid_human_min_lang"] == "de" and sink.glued["lid_human_min"] == "0.50"
     assert sink.glued["copy_rate"] == "1.000" and sink.glued["lid_chance"] == "0.333"
 
@@ -277,15 +280,37 @@ def test_glue_findings_and_rates_glue_what_the_prose_cites(sink, evals, runs):
     lm_only = {"weak P@1": result("inconclusive"), "correct language": result("better"),
                "log perplexity": result("worse")}
     aligned = {n: layer for n, layer, *_ in runs}
-    status = kit.glue_findings(vs_control, afp, ri_afp, late, lm_only, aligned, steps=64, lr=3e-4)
+    with pytest.raises(TypeError):  # keyword-only after the intervals
+        kit.glue_findings(vs_control, afp, ri_afp, late, lm_only, aligned, 64, 3e-4)
+    status = kit.glue_findings(vs_control, afp=afp, ri_afp=ri_afp, late_vs_mid=late, lm_only=lm_only,
+                               aligned_layer=aligned, steps=64, lr=3e-4)
     assert status.startswith("reproduced") and "at λ = 1" in status
     assert sink.glued["status10_short"] == status
     assert sink.glued["status_finding10"].endswith("(against λ = 0; one seed, 64 steps, learning rate 0.0003)")
     assert sink.glued["afp_sentence"].count("**") == 2 * len(afp)
     assert (sink.glued["verdict_lmonly_p1"], sink.glued["verdict_lmonly_lang"], sink.glued["verdict_lmonly_ppl"]) == (
         "does not measurably change", "raises", "raises")
-    kit.glue_rates(evals, np.array([1.0, 0.0, 1.0, 1.0]), n_verdicts=56)
-    assert sink.glued["rate_human"] == "0.750" and sink.glued["n_spurious"] == "2.8" and sink.glued["n_verdicts"] == "56"
+    kit.glue_rates(evals, np.array([1.0, 0.0, 1.0, 1.0]))
+    assert sink.glued["rate_human"] == "0.750" and "n_verdicts" not in sink.glued  # Verdicts.glue_count glues it
+
+
+def test_training_log_is_the_one_next_to_the_loaded_weights(sink, tmp_path):
+    log = {"steps": 12000, "tokens_seen": 3.25e6, "device": "cpu", "wall_time_s": 4321.4,
+           "training_tokens_per_language": {"en": 3e5, "de": 1e5, "ru": 1e5, "zh": 5e5},
+           "held_out_perplexity": {"en": 12.34, "de": 20.0}}
+    (tmp_path / "training_log.json").write_text(json.dumps(log))
+    dec = SimpleNamespace(model=SimpleNamespace(name_or_path=str(tmp_path)))
+    got = kit.training_log(dec)
+    assert got == log
+    assert kit.log_summary(got) == "12,000 steps, 3.2 M tokens, 4321 s on cpu"
+    assert kit.log_table(got).loc["held-out perplexity (training log)", "en"] == 12.3
+    kit.glue_training_log(got, "base")
+    assert (sink.glued["dec_steps"], sink.glued["dec_tokens"], sink.glued["dec_wall"]) == ("12,000", "3.2", "4321")
+    assert sink.glued["training_note"] == "this decoder's training text is 30 % English (0.10–0.50 M pieces per language)"
+    bare = SimpleNamespace(model=SimpleNamespace(name_or_path=str(tmp_path / "elsewhere")))
+    assert kit.training_log(bare) is None and kit.log_table(None) is None
+    kit.glue_training_log(None, "my-model")
+    assert sink.glued["dec_steps"] == "n/a" and sink.glued["training_note"].endswith("my-model is not known here")
 
 
 def test_figures_have_their_axes_labels_and_lines(evals, runs):

@@ -137,19 +137,43 @@ def test_finding3_every_branch(last, first, status):
     assert kit.finding3_status(last, first) == status
 
 
-def test_glue_findings_makes_the_last_two_comparisons_and_counts_every_verdict(glued):
+def test_middle_layer_comparisons_compare_the_middle_with_the_last_then_the_embeddings():
+    base = fake_protocol(layers=4)
+    calls = []
+
+    def compare(a, b):
+        calls.append((a.copy(), b.copy()))
+        return f"[interval {len(calls)}]", "better" if len(calls) == 1 else "worse"
+
+    middle = kit.middle_layer_comparisons(base, compare, last=4)
+    assert list(middle) == ["middle_last", "middle_embeddings"]
+    assert [v for _, v in middle.values()] == ["better", "worse"]
+    from xalign_utils.evaluate import centre_layers
+    centred = centre_layers(base.embeddings, base.centring)
+    at = {i: retrieval_hits({l: x[i] for l, x in centred.items()}) for i in (0, 2, 4)}
+    pd.testing.assert_frame_equal(calls[0][0], at[2])  # middle layer 4 // 2 = 2 ...
+    pd.testing.assert_frame_equal(calls[0][1], at[4])  # ... against the last
+    pd.testing.assert_frame_equal(calls[1][1], at[0])  # ... then the embeddings
+    with pytest.raises(TypeError):
+        kit.middle_layer_comparisons(base, compare, 4)  # the last layer is named
+
+
+def test_glue_findings_glues_the_three_statuses_and_compares_nothing(glued):
     comparisons = metrics.Verdicts(200, 0)
     base = fake_protocol()
     comparisons.compare(np.ones(5), np.zeros(5))  # an earlier comparison of the chapter
+    middle = kit.middle_layer_comparisons(base, comparisons.compare, last=2)
     view1 = pd.DataFrame({"base, raw": {"language-ID probe": 0.9, "same-language bias": 0.4}})
     kit.glue_findings({"centred": BETTER, "raw": SAME, "lid_chance": BETTER, "strong_centring": SAME}, view1,
-                      pd.DataFrame({"de": [1.0, 0.0]}), base, 3, comparisons)
-    assert len(comparisons) == 3
+                      pd.DataFrame({"de": [1.0, 0.0]}), base, n_langs=3, middle=middle, last=2)
+    assert len(comparisons) == 3  # glue_findings made none of its own
+    assert comparisons.glue_count() == 3
     assert glued["n_verdicts"] == "3" and glued["n_spurious"] == "0.2"
     assert glued["status_finding1"].startswith("partly reproduced (alignment, but no") and "not measured" in glued[
         "status_finding1"]
     assert glued["status_finding2"].startswith("partly reproduced") and "chance 0.333" in glued["status_finding2"]
     assert "with 2 layers: centred P@1 at the middle layer 1" in glued["status_finding3"]
+    assert str(middle["middle_last"][0]) in glued["status_finding3"]
 
 
 # ---------------------------------------------------------------- measurements' helpers and tables
@@ -174,16 +198,21 @@ def test_control_means_average_over_the_seeds_named():
         kit.control_mean({}, [])
 
 
-def test_collapsed_table_reads_the_first_pair_and_the_pool_beside_chance():
+def test_collapsed_table_reads_the_pair_it_is_given_and_the_pool_beside_chance():
     rows = [("en", "de", 0, "p_at_1_cosine", 0.05), ("en", "de", 0, "mrr_cosine", 0.18),
             ("de", "en", 0, "mrr_cosine", 1.0),
-            ("en", "ru", 0, "p_at_1_cosine", 1.0), ("ru", "en", 0, "p_at_1_cosine", 1.0),
+            ("en", "ru", 0, "p_at_1_cosine", 0.5), ("en", "ru", 0, "mrr_cosine", 0.6),
+            ("ru", "en", 0, "p_at_1_cosine", 1.0),
             ("all", "all", 0, "strong_map", 0.1), ("all", "all", 0, "lid_probe", 0.33)]
-    t = kit.collapsed_table(pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value"]), n=20)
+    table = pd.DataFrame(rows, columns=["src", "tgt", "layer", "measure", "value"])
+    t = kit.collapsed_table(table, ("en", "de"), n=20)
     assert list(t.index) == ["weak P@1", "MRR", "strong mAP", "language-ID probe"]
     assert t["collapsed model"].tolist() == [0.05, 0.18, 0.1, 0.33]
     assert t["chance"].tolist() == pytest.approx([1 / 20, metrics.chance_mrr(20),
                                                   metrics.chance_average_precision(2, 59), 1 / 3])
+    assert kit.collapsed_table(table, ("en", "ru"), n=20)["collapsed model"].tolist()[:2] == [0.5, 0.6]
+    with pytest.raises(ValueError, match="no weak measures from 'de' to 'ru'"):
+        kit.collapsed_table(table, ("de", "ru"), n=20)
 
 
 def test_strong_table_and_record_toy(glued, tmp_path):
@@ -336,12 +365,96 @@ def test_reference_glue_when_not_run_and_the_card_summary(glued):
     kit.glue_reference_model(None)
     assert set(kit.REF_KEYS) <= set(glued) and glued["ref_lid_reading"] == "n/a"
     assert kit.tatoeba_card(None, ["de"], 10, 100, 0) is None
+    kit.record_card(None)  # not run: nothing glued beyond the "n/a" above
     row = kit.card_row(np.array([1.0, 1.0, 0.0, 1.0]), 4, 80.0, 200, 0)
     assert row["accuracy (%)"] == 75.0 and row["ours − card"] == -5.0
     card = pd.DataFrame({"de": {"ours − card": -1.0}, "ru": {"ours − card": 3.0}}).T
     assert kit.card_summary(card) == ("from -1.0 to +3.0 points (de, ru); 1 of 2 within the 2 points this project "
                                       "asks of the conversion")
     assert kit.card_summary(pd.DataFrame()).startswith("not measured")
+
+
+def test_record_card_records_each_language_and_glues_the_summary(glued, tmp_path):
+    card = pd.DataFrame({"de": {"accuracy (%)": 91.25, "ours − card": -1.0},
+                         "ru": {"accuracy (%)": 88.0, "ours − card": 3.0}}).T
+    kit.record_card(card)
+    got = recorded(tmp_path)
+    assert (got["ref_tatoeba_de"], got["ref_tatoeba_ru"]) == (91.25, 88.0)
+    assert glued["ref_card_summary"] == kit.card_summary(card)
+
+
+def test_sample_names_the_non_english_and_pud_languages_and_the_ci_label():
+    sample = kit.Sample(np.arange(3), ("en", "de", "ru"), 0, kit.ci_label("base", "whatever"))
+    assert sample.label == "ci base" and kit.ci_label("xlm-roberta-base", "xlmr") == "xlmr"
+    assert sample.non_en == ["de", "ru"]
+    assert sample.pud_non_en == kit.pud_languages(["en", "de", "ru"])[1]
+
+
+def reference_setting():
+    """A made-up real model (its protocol on 12 of 24 items), a ci base model and both tasks' results."""
+    ref = fake_protocol(seed=1, n=12, name="me5")
+    base = fake_protocol(seed=2, n=24)
+    sample = kit.Sample(np.arange(0, 24, 2), LANGS, 0, "ci base")
+    apps = {"me5": transfer({"en": 0.9, "de": 0.8, "ru": 0.7}), "ci base": transfer({"en": 0.9, "de": 0.4, "ru": 0.3})}
+    pos = {"me5": transfer({"en": 0.8, "de": 0.6, "ru": 0.5}), "ci base": transfer({"en": 0.8, "de": 0.2, "ru": 0.2})}
+    return sample, ref, base, apps, pos
+
+
+def test_reference_comparisons_make_six_comparisons_in_order_on_the_same_items():
+    sample, ref, base, apps, pos = reference_setting()
+    calls = []
+
+    def compare(a, b):
+        calls.append((np.asarray(a, float), np.asarray(b, float)))
+        return f"[interval {len(calls)}]", f"verdict {len(calls)}"
+
+    out, values = kit.reference_comparisons(sample, compare, ref, base, apps=apps, pos=pos)
+    assert tuple(out) == kit.REF_COMPARISONS == ("ref_weak", "ref_strong", "ref_strong_weak", "ref_lid",
+                                                 "ref_apps", "ref_pos")
+    assert [v for _, v in out.values()] == [f"verdict {i}" for i in range(1, 7)]
+    assert set(values) == {"ref_p1_raw", "ref_strong_map", "ref_lid", "ref_base_p1_raw"}
+    base_rows = {l: x[sample.rows] for l, x in kit.at_layer(base, "raw").items()}
+    np.testing.assert_allclose(calls[0][1], retrieval_hits(base_rows).to_numpy())  # the base model on the rows
+    assert values["ref_base_p1_raw"] == pytest.approx(calls[0][1].mean())
+    assert values["ref_p1_raw"] == pytest.approx(calls[0][0].mean())
+    np.testing.assert_allclose(calls[3][1], 1 / 3)  # LID against chance, 1 / number of languages
+    np.testing.assert_allclose(calls[4][0].mean(axis=0), [0.8, 0.7])  # applications, the non-English items
+    np.testing.assert_allclose(calls[4][1].mean(axis=0), [0.4, 0.3])
+    np.testing.assert_allclose(calls[5][1], 0.2)  # POS: the PUD languages (de, ru) of the ci model
+    with pytest.raises(TypeError):
+        kit.reference_comparisons(sample, compare, ref, base, apps, pos)  # the tasks are named
+
+
+def test_reference_tables_put_the_four_models_side_by_side():
+    sample, ref, base, apps, pos = reference_setting()
+    proto = {"base": base, "random init 0": fake_protocol(seed=3, n=24)}
+    apps["random init 0"] = transfer({"en": 0.5, "de": 0.2, "ru": 0.2})
+    apps["TF-IDF"] = transfer({"en": 0.5, "de": 0.3, "ru": 0.3})
+    pos["random init 0"] = transfer({"en": 0.5, "de": 0.1, "ru": 0.1})
+    lex = {l: np.random.default_rng(i).normal(size=(24, 5)) for i, l in enumerate(LANGS)}
+    four, view2 = kit.reference_tables(sample, ref, apps, pos, proto=proto, names=["random init 0"], lex_embs=lex,
+                                       n_items=24)
+    assert list(four.columns) == ["me5, raw", "me5, centred", "ci base, raw", "ci base, centred", "random init, raw",
+                                  "TF-IDF", "chance"]
+    assert four.loc["weak P@1 (cosine)", "chance"] == pytest.approx(1 / 12)  # 12 sampled candidates
+    assert view2.loc["apps accuracy (non-English)", "ci base"] == pytest.approx(0.35)
+    assert view2.loc["POS accuracy (non-English)", "random init"] == pytest.approx(0.1)
+
+
+def test_record_chapter_results_takes_its_sizes_by_name(glued, tmp_path):
+    p = fake_protocol()
+    t = pd.DataFrame({"src": "en", "tgt": "de", "layer": 1, "measure": ["p_at_1_cosine"], "value": [0.5], "n": 12})
+    measured = {(n, v): (None, t) for n in ("base", "random init 0") for v in kit.VIEWS}
+    measured["TF-IDF", "—"] = (None, t)
+    apps = {n: transfer({"en": 0.9, "de": 0.6, "ru": 0.5}) for n in ("base", "random init 0", "TF-IDF")}
+    pos = {n: transfer({"en": 0.8, "de": 0.5, "ru": 0.4}) for n in ("base", "random init 0")}
+    kit.record_chapter_results({"base": p, "random init 0": p}, measured, apps, pos, control_seeds=[0],
+                               names=["random init 0"], corpus_p={"comparable": p, "matched": p},
+                               corpus_apps={"matched": apps["base"]}, non_en=["de", "ru"], n_items=12, seed=0)
+    rows = pd.read_csv(tmp_path / "results.csv")
+    assert set(rows.variant) == {"base", "random-init-0", "tfidf", "base-matched"}
+    with pytest.raises(TypeError):
+        kit.record_chapter_results({"base": p}, measured, apps, pos, [0], ["random init 0"], {}, {}, ["de"], 12, 0)
 
 
 def test_reference_view2_averages_the_controls_and_adds_the_majority():

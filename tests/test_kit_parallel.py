@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _helpers import capture_glue  # noqa: E402
+
 matplotlib.use("Agg")
 
 from xalign_utils import record  # noqa: E402
@@ -22,12 +24,7 @@ N = 40
 @pytest.fixture
 def glued(monkeypatch, tmp_path):
     """Everything glued (name -> its text) and recorded (metrics.json in tmp_path)."""
-    import myst_nb
-
-    out = {}
-    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: out.__setitem__(name, repr(value)))
-    monkeypatch.setenv("XALIGN_METRICS_PATH", str(tmp_path / "metrics.json"))
-    return out
+    return capture_glue(monkeypatch, tmp_path)
 
 
 def transfer(rng, p, cols=("en", *NON_EN)):
@@ -81,9 +78,12 @@ def test_link_table_glue_and_examples(glued):
     assert glued["dict_links_latin"] == "1.00" and glued["dict_links_other"] == "1.00"
     assert glued["no_dictionary"] == "no dictionary for Russian"
     examples = kit.link_examples(links["induced (base)"], pairs, NON_EN)
-    assert list(examples.index) == ["de"]  # Russian has no pair with four links: left out
+    assert list(examples.index) == NON_EN  # Russian has no pair with four links: its row says so
     assert examples.loc["de", "links (English → target)"] == "a→v, b→w, c→x, d→y"
-
+    assert examples.loc["ru", "links (English → target)"] == "none"
+    assert examples.loc["ru", "English"] == "none (no pair with 4 or more links)"
+    assert list(kit.link_examples(links["induced (base)"], pairs, NON_EN, min_links=1).loc["ru"]) == [
+        "a b c d e", "a→v"]
 
 
 def test_setup_glue(glued):
@@ -110,7 +110,7 @@ def test_fig_curves_one_panel_per_family_dotted_from_random_init():
 def test_summary_table_records_and_references(evals, glued, tmp_path):
     chance = {"weak P@1": 0.01, "strong mAP": 0.005, "LID probe": 1 / 3, "apps accuracy": 0.125, "other": 1.0}
     lexical = {"weak P@1": 0.2, "strong mAP": 0.04, "apps accuracy": 0.22}
-    table = kit.summary_table(evals, chance, lexical, NON_EN)
+    table = kit.summary_table(evals, chance, lexical)
     assert list(table.index)[-3:] == ["chance", "majority class / tag", "TF-IDF (no model)"]
     assert "other" not in table.columns and table.loc["majority class / tag", "POS accuracy"] == 0.25
     assert np.isnan(table.loc["random init", "POS accuracy"])
@@ -120,6 +120,17 @@ def test_summary_table_records_and_references(evals, glued, tmp_path):
     assert recorded["distill_ri_lid"]["value"] == pytest.approx(table.loc["distillation" + kit.RI, "LID probe"])
     kit.glue_references(table, lexical)
     assert glued["chance_p1"] == "0.0100" and glued["lexical_apps"] == "0.220" and glued["pos_majority"] == "0.250"
+    assert glued["apps_majority"] == "0.250"
+
+
+def test_pos_majority_is_glued_as_n_a_when_the_base_model_has_no_pos(evals, glued):
+    chance = {"weak P@1": 0.01, "strong mAP": 0.005, "apps accuracy": 0.125}
+    lexical = {"weak P@1": 0.2, "strong mAP": 0.04, "apps accuracy": 0.22}
+    no_pos = {"base": fake_eval("base", 0.1, 0, pos=False), "TLM": fake_eval("TLM", 0.2, 1, pos=False)}
+    table = kit.summary_table(no_pos, chance, lexical)
+    assert "POS accuracy" not in table.loc["majority class / tag"].dropna().index
+    kit.glue_references(table, lexical)
+    assert glued["pos_majority"] == "n/a" and glued["apps_majority"] == "0.250"
 
 
 def test_gain_verdicts_and_glue_of_the_gains(evals, glued):
@@ -197,12 +208,12 @@ def test_glue_of_starts_groups_pairing_lexical_and_status(evals, glued):
 
 def test_per_language_intervals_table_and_figure(evals):
     methods = list(kit.METHOD_KEYS)
-    ivs = kit.per_language_intervals(evals, methods, NON_EN, "base", 200, 0)
+    ivs = kit.per_language_intervals(evals, methods, 200, 0)
     assert list(ivs) == methods and list(ivs["TLM"]) == NON_EN
     table = kit.per_language_table(evals, ivs)
     assert list(table.columns) == ["de (Latin)", "ru (Cyrillic)"]
     assert table.loc["TLM", "de (Latin)"].endswith(f"({ivs['TLM']['de']})")
-    fig = kit.fig_langs(ivs, NON_EN)
+    fig = kit.fig_langs(ivs)
     ax = fig.axes[0]
     assert len(ax.patches) == len(methods) * len(NON_EN)
     assert [t.get_text() for t in ax.get_xticklabels()][1] == "word align.\n(dictionary)"
@@ -227,8 +238,8 @@ def test_sweep_table_values_sentence_records_and_figure(evals, glued, tmp_path):
     fig = kit.fig_sweep(table)
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel().startswith("apps accuracy gain")
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["8", "100"]
-    kit.glue_counts(90, {"TLM": {"de": iv, "ru": iv}}, table)
-    assert glued["n_verdicts"] == "90" and glued["n_spurious"] == "4.5" and glued["n_shown"] == str(4 + 8)
+    assert kit.glue_shown({"TLM": {"de": iv, "ru": iv}}, table) == 4 + 8
+    assert glued["n_shown"] == "12" and "n_verdicts" not in glued  # counted by Verdicts.glue_count
 
 
 def test_record_variants_names_and_families(evals, monkeypatch):
@@ -236,7 +247,8 @@ def test_record_variants_names_and_families(evals, monkeypatch):
     monkeypatch.setattr(record, "record_results", lambda variant, table, family, seed, n=None:
                         calls.append((variant, family, n)))
     sweep = {("tlm", 8): evals["TLM"], ("tlm", 100): evals["TLM"]}
-    kit.record_variants(evals, sweep, 100, 3)
+    done = kit.record_variants(evals, sweep, 100, 3)
     assert calls[:2] == [("base", "base", None), ("random-init-3", "control", None)]
     assert ("mlm-unpaired", "parallel", None) in calls and ("random-init+distill", "control", None) in calls
     assert calls[-1] == ("tlm-n8", "parallel", 8) and len(calls) == len(evals) + 1
+    assert done == [(v, f) for v, f, _ in calls]

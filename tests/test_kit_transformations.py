@@ -63,36 +63,15 @@ def test_outcome_keeps_per_item_outcomes_and_the_means():
                    "LID probe": 0.9}
 
 
-def test_transform_verdicts_compare_in_the_chapters_order():
-    calls = []
-
-    def compare(a, b):
-        calls.append((np.asarray(a).copy(), np.asarray(b).copy()))
-        return iv(0, 0, 0), "inconclusive"
-
-    def o(x):
-        return {"hits": np.full(3, x), "ap": np.full(3, 10 * x), "lid": np.full(3, 100 * x)}
-
-    outcomes = {("base", "none"): o(1), ("base", "centring"): o(2), ("base", "LIR"): o(3),
-                ("random init", "none"): o(4), ("random init", "centring"): o(5), ("random init", "LIR"): o(6)}
-    out = kit.transform_verdicts(compare, outcomes)
-    assert list(out) == ["centring", "LIR"]
-    assert list(out["centring"]) == ["weak", "strong", "strong (random init)", "LID", "gain vs random init"]
-    assert [(a[0], b[0]) for a, b in calls[:5]] == [(2, 1), (20, 10), (50, 40), (200, 100), (10, 10)]
-    assert len(calls) == 10
-
-
-def test_strong_verdicts_only_for_the_transforms_measured_on_that_model():
-    seen = []
-
-    def compare(a, b):
-        seen.append(a[0] - b[0])
-        return iv(1, 1, 1), "better"
-
-    outcomes = {("m", "none"): {"ap": np.ones(2)}, ("m", "centring"): {"ap": np.full(2, 3.0)},
-                ("base", "LIR"): {"ap": np.zeros(2)}, ("m", "LSAR"): {"ap": np.full(2, 2.0)}}
-    assert list(kit.strong_verdicts(compare, outcomes, "m")) == ["centring", "LSAR"]
-    assert seen == [2.0, 1.0]
+def test_lid_against_a_chance_array_is_the_old_interval_against_chance():
+    # the chapter compares the per-item LID probe with a constant chance array (one `compare`, counted by
+    # `Verdicts.glue_count`); it is the interval of (outcome - chance) it read before, to the last digit
+    lid = np.random.default_rng(0).random(300)
+    comparisons = metrics.Verdicts(500, 0)
+    got = comparisons.compare(lid, np.full(len(lid), 1 / 6))
+    old = metrics.mean_interval(lid - 1 / 6, 500, 0)
+    assert got == (old, metrics.verdict(old)) and got[1] == "better"
+    assert list(comparisons) == ["better"]
 
 
 def test_verdict_frame_has_an_interval_and_a_verdict_per_measure():
@@ -145,24 +124,35 @@ def test_centring_status_for_every_verdict(weak, strong, expected):
                                               ("inconclusive", "not reproduced (inconclusive)")])
 def test_glue_findings_sentences(glued, strong, sentence):
     verdicts = made_up_verdicts(("inconclusive", strong, "better", "worse", "inconclusive"))
-    lid = np.full(50, 0.9)  # far above chance (1/6)
-    kit.glue_findings(verdicts, made_up_results(), n_compared=39, lid_centred=lid, n_langs=6, resamples=200, seed=0)
+    kit.glue_findings(verdicts, made_up_results(), (iv(0.7, 0.6, 0.8), "better"), n_langs=6)
     assert glued["verdict_strong"] == sentence
-    assert (glued["n_verdicts"], glued["n_spurious"], glued["lid_chance"]) == ("40", "2.0", "0.167")
+    assert glued["lid_chance"] == "0.167"
+    assert "n_verdicts" not in glued and "n_spurious" not in glued  # Verdicts.glue_count glues them
     assert glued["verdict_weak_centring"] == "does not measurably change"
     assert glued["verdict_strong_control"] == "raises"
     assert glued["verdict_gain_vs_control"] == "not distinguishable from the gain on the random-init control"
     assert glued["iv_gain_vs_control"] == str(iv(0.0, -0.01, 0.01))
-    assert glued["verdict_lid"].startswith("lowers the probe's accuracy (Δ ")
-    assert glued["verdict_lid"].endswith("stays above chance: the language signal is not only in the mean")
+    assert glued["verdict_lid"] == ("lowers the probe's accuracy (Δ " + str(iv(-0.02, -0.03, -0.01)) + "), which "
+                                    "stays above chance: the language signal is not only in the mean")
     assert glued["verdict_lir"] == "does not measurably change"
     assert glued["status_finding4"].startswith(kit.centring_status("inconclusive", strong) + ": centring, weak P@1 Δ")
     assert "LIR 0.160, LSAR 0.180" in glued["status_finding4"]
 
 
-def test_lid_at_chance_is_said_so(glued):
-    kit.glue_findings(made_up_verdicts(), made_up_results(), 39, np.tile([0.0, 1 / 3], 30), 6, 200, 0)
-    assert glued["verdict_lid"].endswith("cannot be distinguished from chance")
+@pytest.mark.parametrize("lid_verdict, end", [("inconclusive", "cannot be distinguished from chance"),
+                                              ("worse", "falls below chance")])
+def test_lid_against_chance_is_said_so(glued, lid_verdict, end):
+    kit.glue_findings(made_up_verdicts(), made_up_results(), (iv(0.0, -0.1, 0.1), lid_verdict), n_langs=6)
+    assert glued["verdict_lid"].endswith(end)
+
+
+def test_the_chapters_verdict_count_is_glued_by_verdicts(glued):
+    comparisons = metrics.Verdicts(100, 0)
+    for shift in (0.5, -0.5, 0.0):
+        comparisons.compare(np.linspace(0, 1, 40) + shift, np.linspace(0, 1, 40))
+    assert list(comparisons) == ["better", "worse", "inconclusive"]
+    assert comparisons.glue_count(extra=17) == 20
+    assert (glued["n_verdicts"], glued["n_spurious"]) == ("20", "1.0")
 
 
 def test_reference_table_rows_and_columns(monkeypatch):

@@ -68,3 +68,36 @@ def test_every_chapter_shows_at_most_150_lines_of_code_none_wider_than_its_box()
         assert len(lines) <= 150, f"{path.name} shows {len(lines)} lines of code (at most 150)"
         wide = [line for line in lines if len(line) > MAX_LINE]
         assert not wide, f"{path.name}: {len(wide)} code line(s) wider than {MAX_LINE}, e.g. {wide[0]!r}"
+
+
+def test_every_figure_caption_says_what_to_look_for():
+    # a caption names what is drawn and tells the reader what to look at ("Look for/at ...")
+    import json
+    import re
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parents[1].glob("notebooks/*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        prose = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        for name, body in re.findall(r"```\{glue:figure\}\s*(\S+)\n(.*?)```", prose, re.S):
+            caption = "\n".join(line for line in body.splitlines() if not line.startswith(":"))
+            assert re.search(r"\b[Ll]ook (for|at)\b", caption), f"{path.name}: the caption of {name} does not say what to look for"
+
+
+def test_no_visible_cell_glues_or_records():
+    # glue, record() and the kit's glue_*/publish_*/record_* functions run in cells tagged remove-cell
+    # (figures: remove-input); the rendered check is tests/test_rendered.py::test_no_glue_cell_is_shown
+    import json
+    import re
+    from pathlib import Path
+
+    glue = re.compile(r"(?<![\w.])(glue|glue_text|glue_verdict|record|record_results)\(|"
+                      r"\.(glue_\w*|publish\w*|record\w*)\(")
+    for path in sorted(Path(__file__).parents[1].glob("notebooks/*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for i, cell in enumerate(nb["cells"]):
+            tags = cell.get("metadata", {}).get("tags", [])
+            if cell["cell_type"] != "code" or "remove-cell" in tags or "remove-input" in tags:
+                continue
+            hit = glue.search("".join(cell["source"]))
+            assert not hit, f"{path.name} cell {i} is shown and glues or records ({hit.group(0)})"

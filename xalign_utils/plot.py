@@ -81,3 +81,23 @@ def interval_bars(labels, intervals, verdicts=None, ax=None, xlabel: str = "diff
     ax.set_xlabel(xlabel)
     ax.grid(axis="y", visible=False)
     return ax
+
+
+def _bounds(intervals):
+    """(means, lows, highs) of `metrics.Interval`s or of (mean, low, high) triples."""
+    rows = [(iv.diff, iv.low, iv.high) if hasattr(iv, "diff") else tuple(iv) for iv in intervals]
+    if not rows:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    return tuple(np.asarray(col, dtype=float) for col in zip(*rows))
+
+
+def interval_lines(xs, intervals, ax=None, fmt: str = "o-", label: str | None = None, **kw):
+    """A curve through the means of paired intervals at positions `xs` (a budget, a layer, a size), each
+    with its bounds as an error bar: `metrics.Interval`s or (mean, low, high) triples. The companion of
+    `interval_bars` for intervals along an axis; returns the axes."""
+    ax = ax or plt.gca()
+    mean, low, high = _bounds(intervals)
+    if len(mean) != len(xs):
+        raise ValueError(f"{len(xs)} positions but {len(mean)} intervals")
+    ax.errorbar(xs, mean, yerr=[mean - low, high - mean], fmt=fmt, capsize=3, label=label, **kw)
+    return ax

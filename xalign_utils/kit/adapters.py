@@ -64,7 +64,7 @@ def model_bytes(model) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def glue_parameters(params, n_apps_train: int, pos_train: int, pos_test: int, n_pairs: int,
+def glue_parameters(params, *, n_apps_train: int, pos_train: int, pos_test: int, n_pairs: int,
                     n_full: int) -> None:
     """Glue the chapter's parameters for the prose (`params`: the checked `chapters.Adapters`), with
     the harness's task sizes, the number of parallel pairs and of parameters full fine-tuning trains."""
@@ -124,8 +124,6 @@ def glue_references(chance: Mapping[str, float], lexical: Mapping, lid_base: flo
     glue_text("lid_chance", f"{chance['LID probe']:.3f}")
 
 
-
-
 def vs_full_table(vs_full: Mapping, lora_names: Mapping[int, str]) -> pd.DataFrame:
     """Each LoRA rank against full fine-tuning (`vs_full`: (rank, measure) -> compare result)."""
     return metrics.verdict_table({f"{lora_names[r]} − full fine-tuning, {m}": x for (r, m), x in vs_full.items()})
@@ -141,7 +139,7 @@ def verdict_of(table: pd.DataFrame, name: str, measure: str) -> str:
     return table.loc[name, f"{measure}: verdict"]
 
 
-def glue_lora(gains: pd.DataFrame, gains_ri: pd.DataFrame, vs_full: Mapping, ends: Mapping,
+def glue_lora(gains: pd.DataFrame, *, gains_ri: pd.DataFrame, vs_full: Mapping, ends: Mapping,
               lora_names: Mapping[int, str], mid: int, n_trained: Mapping[str, int], n_full: int) -> None:
     """Glue the LoRA section's sentences and intervals: each rank's weak P@1 gain and its place
     against full fine-tuning (`vs_full`: (rank, measure) -> compare result), the LID and strong mAP
@@ -167,8 +165,8 @@ def glue_lora(gains: pd.DataFrame, gains_ri: pd.DataFrame, vs_full: Mapping, end
         glue_verdict(f"ends_{short}", ends[n], "higher than", "lower than", "level with")
 
 
-def lora_status(gains: pd.DataFrame, vs_full: Mapping, lora_names: Mapping[int, str], n_trained: Mapping[str, int],
-                n_full: int, steps: int, adapter_lr: float, lr: float) -> str:
+def lora_status(gains: pd.DataFrame, *, vs_full: Mapping, lora_names: Mapping[int, str],
+                n_trained: Mapping[str, int], n_full: int, steps: int, adapter_lr: float, lr: float) -> str:
     """The status of "parameter-efficient modules reach much of the benefit at a fraction of the
     trained parameters" (`findings.adapter_status`), glued as `status_finding8` with the intervals it
     reads; returns the status alone."""
@@ -188,8 +186,8 @@ def lora_status(gains: pd.DataFrame, vs_full: Mapping, lora_names: Mapping[int, 
     return status
 
 
-def fig_params(evals: Mapping, align_names: Sequence[str], ri_names: Sequence[str], n_trained: Mapping[str, int],
-               resamples: int, seed: int):
+def fig_params(evals: Mapping, *, align_names: Sequence[str], ri_names: Sequence[str],
+               n_trained: Mapping[str, int], resamples: int, seed: int):
     """Change against the starting model (paired 95 % interval) against trained parameters (log
     scale), one panel per measure; circles from the base, squares from the random-init control
     (weak P@1 only). Returns the (closed) figure."""
@@ -218,12 +216,13 @@ def fig_params(evals: Mapping, align_names: Sequence[str], ri_names: Sequence[st
 
 
 # ---------------------------------------------------------------- adapters on disk
-def save_and_reload(model, base, probes: Mapping, what: str = "adapter") -> dict[str, int]:
+def save_and_reload(model, base, probes: Mapping, what: str = "adapter") -> tuple[dict[str, int], bool]:
     """Save every adapter of `model` (a `PeftModel`) as a PEFT checkpoint, load them onto a copy of
-    the plain model of `base` (the `Encoder` they were trained on), and check that both give identical
-    pooled states on each probe (`probes`: adapter to switch on in both first, or None to compare them
-    as they are -> texts). Returns each adapter's size on disk in bytes; a difference raises
-    `RuntimeError`."""
+    the plain model of `base` (the `Encoder` they were trained on), and compare, while the saved files
+    still exist, the pooled states of both on each probe (`probes`: adapter to switch on in both first,
+    or None to compare them as they are -> texts). Returns (each adapter's size on disk in bytes,
+    whether every probe gave identical outputs); a difference raises `RuntimeError` after all probes
+    were compared."""
     import torch
 
     from ..methods import adapters as AD
@@ -232,28 +231,36 @@ def save_and_reload(model, base, probes: Mapping, what: str = "adapter") -> dict
     with tempfile.TemporaryDirectory() as tmp:
         sizes = AD.save_adapters(model, tmp)
         again = AD.load_adapters(base.model, tmp, list(sizes))
-    for name, texts in probes.items():
-        if name is not None:
-            AD.activate(again, name)
-            AD.activate(model, name)
-        if not torch.equal(AD.pooled_states(again, tokenizer, texts), AD.pooled_states(model, tokenizer, texts)):
-            raise RuntimeError(f"a reloaded {what} gave different outputs")
-    return sizes
+        same = []
+        for name, texts in probes.items():
+            if name is not None:
+                AD.activate(again, name)
+                AD.activate(model, name)
+            same.append(torch.equal(AD.pooled_states(again, tokenizer, texts),
+                                    AD.pooled_states(model, tokenizer, texts)))
+    if not all(same):
+        raise RuntimeError(f"a reloaded {what} gave different outputs")
+    return sizes, all(same)
 
 
-def disk_table(sizes: Mapping[str, int], n_trained: Mapping[str, int], base_bytes: int) -> pd.DataFrame:
-    """One row per saved adapter: its trained parameters, its size on disk (kB), its share of the
-    base model's bytes, and that it reloaded to identical outputs (`save_and_reload` checked it)."""
-    return pd.DataFrame({n: {"trained parameters": n_trained[n], "adapter on disk (kB)": size / 1e3,
-                             "share of the base model": size / base_bytes, "reloaded outputs identical": True}
-                         for n, size in sizes.items()}).T
+def disk_table(saved: Mapping[str, tuple[Mapping[str, int], bool]], n_trained: Mapping[str, int],
+               base_bytes: int, adapter: str = "align") -> pd.DataFrame:
+    """One row per saved model (`saved`: name -> `save_and_reload`'s (sizes, identical)): the trained
+    parameters, the size on disk (kB) of its adapter `adapter`, its share of the base model's bytes,
+    and whether the reloaded adapter gave identical outputs (as `save_and_reload` measured it)."""
+    return pd.DataFrame({n: {"trained parameters": n_trained[n], "adapter on disk (kB)": sizes[adapter] / 1e3,
+                             "share of the base model": sizes[adapter] / base_bytes,
+                             "reloaded outputs identical": same}
+                         for n, (sizes, same) in saved.items()}).T
 
 
-def glue_disk(table: pd.DataFrame, base_bytes: int) -> None:
-    """Glue the base model's size (MB) and the smallest and largest saved alignment adapter (kB)."""
+def glue_disk(saved: Mapping[str, tuple[Mapping[str, int], bool]], base_bytes: int, adapter: str = "align") -> None:
+    """Glue the base model's size (MB) and the smallest and largest saved alignment adapter (kB)
+    (`saved`: name -> `save_and_reload`'s (sizes, identical))."""
+    kb = [sizes[adapter] / 1e3 for sizes, _ in saved.values()]
     glue_text("base_mb", f"{base_bytes / 1e6:.1f}")
-    glue_text("disk_small", f"{table['adapter on disk (kB)'].min():.0f}")
-    glue_text("disk_large", f"{table['adapter on disk (kB)'].max():.0f}")
+    glue_text("disk_small", f"{min(kb):.0f}")
+    glue_text("disk_large", f"{max(kb):.0f}")
 
 
 # ---------------------------------------------------------------- language adapters
@@ -277,7 +284,7 @@ def loss_change(curves: Mapping[str, Sequence[float]], steps: int) -> str:
             f"{np.mean([np.mean(c[-k:]) for c in curves.values()]):.2f}")
 
 
-def glue_language(sizes: Mapping[str, int], n_lang: int, curves: Mapping[str, Sequence[float]], steps: int,
+def glue_language(sizes: Mapping[str, int], *, n_lang: int, curves: Mapping[str, Sequence[float]], steps: int,
                   gain: Mapping, lid_change) -> None:
     """Glue the language adapters' mean size (kB), parameters and MLM loss change, and the routed
     model's changes against the base (`gain`: measure -> compare result; `lid_change`: the LID probe's,
@@ -380,8 +387,8 @@ def madx_reading(verdict: str, learned: bool, transfers: bool) -> str:
     return "not read: the task was not learned on English"
 
 
-def glue_modular(task_runs: Mapping, ways: Sequence[str], cols: Mapping[str, Sequence[str]], learned_iv: Mapping,
-                 above_majority: Mapping, madx_vs: Mapping, madx_ri) -> tuple[dict, dict]:
+def glue_modular(task_runs: Mapping, *, ways: Sequence[str], cols: Mapping[str, Sequence[str]],
+                 learned_iv: Mapping, above_majority: Mapping, madx_vs: Mapping, madx_ri) -> tuple[dict, dict]:
     """Glue the modular-transfer section: MAD-X against the other routes (`madx_vs`: (task, route) ->
     result), which routes learned each task and beat the majority class zero-shot, each route's
     zero-shot and English accuracy, and MAD-X from the base against from random init (`madx_ri`).
@@ -505,10 +512,3 @@ def record_all(evals: Mapping, n_trained: Mapping[str, int], task_runs: Mapping,
         record_results(slug, tidy(res, kind.lower(), layer), family=family, seed=seed)
         done.append(slug)
     return done
-
-
-def glue_verdict_count(verdicts: Sequence[str]) -> None:
-    """Glue how many intervals the chapter read as verdicts, and how many would exclude zero by
-    chance alone at 95 % if nothing had an effect."""
-    glue_text("n_verdicts", str(len(verdicts)))
-    glue_text("n_spurious", f"{0.05 * len(verdicts):.1f}")

@@ -48,7 +48,7 @@ def results_of(preset: str, stem: str) -> pd.DataFrame:
     return read_results(path)
 
 
-def glue_parameters(harness, n_pairs: int, p: float, p_sweep: Sequence[float], lr: float, mlm_steps: int,
+def glue_parameters(harness, *, n_pairs: int, p: float, p_sweep: Sequence[float], lr: float, mlm_steps: int,
                     mlm_batch: int, min_count: int, mlm_paragraphs: int) -> dict[str, str]:
     """Glue the sizes and parameters the prose cites (task sizes from the `harness`); returns them."""
     values = {"apps_train": len(harness.apps_task["train_texts"]), "pos_train": harness.pos_train,
@@ -233,7 +233,7 @@ def glue_cosda(cosda_verdicts, base_vs_ri, lang_verdicts, english_cost, p: float
 
 # ---------------------------------------------------------------- code-switched MLM and TLM
 
-def tlm_tokens_per_step(tokenizer, pairs, n_pairs: int, max_len: int, mono, seed: int, steps: int = 10) -> float:
+def tlm_tokens_per_step(tokenizer, pairs, *, n_pairs: int, max_len: int, mono, seed: int, steps: int = 10) -> float:
     """Mean tokens per TLM step (the pairs' attention mask plus the monolingual sequences), over the
     first `steps` batches of notebook 01's recipe (batches are built per step: nothing is consumed)."""
     from ..methods.parallel import TLMBatches
@@ -249,8 +249,6 @@ def summary_table(evals: Mapping, chance: Mapping[str, float], lexical: Mapping)
     reference = pd.DataFrame({"chance": chance, "TF-IDF (no model)": {
         m: lexical[m] for m in ("weak P@1", "strong mAP", "apps accuracy")}}).T
     return pd.concat([summary, reference])[list(summary.columns)].round(3)
-
-
 
 
 def record_summaries(evals: Mapping) -> None:
@@ -281,8 +279,8 @@ def mlm_tokens_per_step(mlm_batch: int, max_length: int) -> int:
     return mlm_batch * min(max_length, 128)
 
 
-def glue_stand_in(gains: pd.DataFrame, cs_vs, mlm_steps: int, mlm_batch: int, max_length: int, tlm_steps: int,
-                  tlm_tokens: float) -> str:
+def glue_stand_in(gains: pd.DataFrame, cs_vs, *, mlm_steps: int, mlm_batch: int, max_length: int,
+                  tlm_steps: int, tlm_tokens: float) -> str:
     """Glue the status of "dictionaries can partly stand in for parallel data" with its intervals and
     budgets (`findings.stand_in_status`), and the budgets (MLM: `mlm_tokens_per_step`); returns the
     status line."""
@@ -303,13 +301,11 @@ def glue_stand_in(gains: pd.DataFrame, cs_vs, mlm_steps: int, mlm_batch: int, ma
                      f"TLM {tlm_steps} steps × about {tlm_tokens:.0f} tokens)")
 
 
-def glue_references(chance: Mapping[str, float], lexical: Mapping, n_verdicts: int) -> None:
-    """Glue chance, the TF-IDF control and the number of verdicts (with the 5 % expected by chance)."""
+def glue_references(chance: Mapping[str, float], lexical: Mapping) -> None:
+    """Glue chance and the TF-IDF control (the number of verdicts: `metrics.Verdicts.glue_count`)."""
     glue_text("chance_p1", f"{chance['weak P@1']:.4f}")
     glue_text("lexical_p1", f"{lexical['weak P@1']:.3f}")
     glue_text("lexical_apps", f"{lexical['apps accuracy']:.3f}")
-    glue_text("n_verdicts", str(n_verdicts))
-    glue_text("n_spurious", f"{0.05 * n_verdicts:.1f}")
 
 
 # ---------------------------------------------------------------- notebook 01 and the records
@@ -322,19 +318,31 @@ def nb01_table(all_01: pd.DataFrame, num_layers: int) -> pd.DataFrame:
                                                     for k in ("base", "tlm", "word-dict", "distill")}})
 
 
-def glue_nb01(all_01: pd.DataFrame, ours: pd.DataFrame, num_layers: int) -> dict[str, str]:
-    """Glue whether this chapter's TLM re-run (`ours`: its tidy rows) equals every row notebook 01
-    recorded for its TLM variant, and notebook 01's word-dictionary and distillation gains."""
+def tlm_check(all_01: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
+    """This chapter's TLM re-run (`ours`: its tidy rows) against every row notebook 01 recorded for its
+    TLM variant, on the rows both have (same src, tgt, layer, measure): per measure, the number of
+    rows, the mean of each, and the largest |difference| over its rows. Empty when none is shared."""
     key = ["src", "tgt", "layer", "measure"]
     theirs = all_01[all_01.variant == "tlm"].set_index(key).value
     ours = ours.set_index(key).value
     shared = theirs.index.intersection(ours.index)
-    if len(theirs) == 0:
+    both = pd.DataFrame({"re-run here": ours[shared], "notebook 01": theirs[shared]})
+    both["|difference|"] = (both["re-run here"] - both["notebook 01"]).abs()
+    return both.groupby(level="measure").agg(
+        rows=("|difference|", "size"), **{"re-run here (mean)": ("re-run here", "mean"),
+                                          "notebook 01 (mean)": ("notebook 01", "mean"),
+                                          "largest |difference|": ("|difference|", "max")})
+
+
+def glue_nb01(check: pd.DataFrame, all_01: pd.DataFrame, num_layers: int) -> dict[str, str]:
+    """Glue whether the TLM re-run equals notebook 01's recorded rows (`check`: `tlm_check`), and
+    notebook 01's word-dictionary and distillation gains."""
+    if not (all_01.variant == "tlm").any():
         out = {"tlm_matches": "not comparable with (notebook 01 recorded no TLM rows)"}
     else:
-        worst = float((theirs[shared] - ours[shared]).abs().max()) if len(shared) else np.inf
-        out = {"tlm_matches": f"equal, on all {len(shared)} shared measures (largest difference {worst:.1e}), to"
-               if worst <= 1e-9 else f"different (largest difference {worst:.3g}) from"}
+        worst = float(check["largest |difference|"].max()) if len(check) else np.inf
+        out = {"tlm_matches": f"equal, on all {int(check['rows'].sum())} shared measures (largest difference "
+               f"{worst:.1e}), to" if worst <= 1e-9 else f"different (largest difference {worst:.3g}) from"}
     recorded = nb01_table(all_01, num_layers)["notebook 01 (recorded)"]
     for k in ("word-dict", "distill"):
         out[f"nb01_{k.replace('-', '_')}_gain"] = f"{recorded[k] - recorded['base']:+.3f}"

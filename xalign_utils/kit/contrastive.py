@@ -4,7 +4,8 @@ Everything the chapter needs besides its methods and its measures: the tables bu
 measurements, its figures, the glue of its parameters, intervals and verdicts into the prose, its
 status sentences, and its `record` / `record_results` calls. The chapter keeps the training calls,
 the `Harness.measure` calls and every `compare` (in the order it counts its verdicts); the functions
-here only read what those return. Tested in tests/test_kit_contrastive.py.
+here only read what those return. What it shares with the kit of 01_parallel_data is `kit.common`
+(re-exported here where the chapter calls it). Tested in tests/test_kit_contrastive.py.
 """
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics, plot
+from .. import record as records
 from ..evaluate import retrieval_hits
 from ..findings import contrastive_status, says, transfer_status
 from ..harness import measure_lexical, with_rows
 from ..languages import LANGUAGES
 from ..lexical import TfidfControl
-from ..record import glue_text, glue_verdict, record, record_results
+from ..record import glue_text, glue_verdict, record
 from ..transfer import tidy as transfer_tidy
+from . import common
+from .common import (MAJORITY, RI, fig_langs, hit_gains, per_language_intervals,  # noqa: F401
+                     per_language_table)
 
 XY = "weak P@1 X→Y (no English)"
 THREE = ("sentence InfoNCE", "word-level contrastive", "English-only SimCSE")  # the methods proper
@@ -43,9 +48,11 @@ COLS = {"weak P@1": "weak_p1", XY: "weak_p1_xy", "weak P@1 centred": "weak_p1_ce
 SLUGS = {"sentence InfoNCE": "infonce", "InfoNCE + margin": "infonce-margin", "InfoNCE + queue": "infonce-queue",
          "word-level contrastive": "word-contrast", "English-only SimCSE": "simcse", "distillation": "distill",
          "SimCSE without dropout (control)": "simcse-nodropout"}
-RI = " (from random init)"
 N_LINK_PAIRS = 512  # pairs whose word links are induced (for time), cited in the prose as n_link_pairs
-MAJORITY = "majority class / tag"
+# record_results families other than "contrastive" of the variants trained from the base model
+FAMILIES = {"SimCSE without dropout (control)": "control", "distillation": "parallel"}
+LEXICAL_MEASURES = ("weak P@1", XY, "strong mAP", "apps accuracy")  # the TF-IDF row of the summary table
+SWEEP_MEASURES = ("weak P@1", "apps accuracy")
 ABOVE = ("above", "below", "not distinguishable from")
 
 
@@ -93,56 +100,28 @@ def lexical_xy(harness, tfidf) -> float:
                           for a, b in harness.non_english_pairs]))
 
 
-
-
 # ---------------------------------------------------------------- before and after
 
-def summary_frame(evals: Mapping) -> pd.DataFrame:
-    """One row per measured variant (`VariantEval.summary()`), in the order of `evals`."""
-    return pd.DataFrame({name: v.summary() for name, v in evals.items()}).T
-
-
-def before_after(evals: Mapping, chance: Mapping[str, float], lexical: Mapping) -> pd.DataFrame:
-    """The headline table: every variant's summary, then chance, the majority class / tag of the
-    base model's task heads (non-English mean) and the TF-IDF control, on the variants' columns."""
-    summary = summary_frame(evals)
-    base = evals["base"]
-    majority = {}
-    for measure, res in (("apps accuracy", base.apps), ("POS accuracy", base.pos)):
-        if res is not None:
-            cols = list(base.non_en(res).columns)
-            majority[measure] = float(res.majority_items[cols].to_numpy().mean())
-    reference = pd.DataFrame({
-        "chance": chance, MAJORITY: majority,
-        "TF-IDF (no model)": {m: lexical[m] for m in ("weak P@1", XY, "strong mAP", "apps accuracy")}}).T
-    return pd.concat([summary, reference])[list(summary.columns)]
+def summary_table(evals: Mapping, chance: Mapping[str, float], lexical: Mapping) -> pd.DataFrame:
+    """The headline table (`common.summary_table` on `LEXICAL_MEASURES`): every variant's summary,
+    then chance, the majority class / tag of the base model's task heads (non-English mean) and the
+    TF-IDF control, on the variants' columns."""
+    return common.summary_table(evals, chance, lexical, LEXICAL_MEASURES)
 
 
 def record_summary(evals: Mapping) -> list[str]:
-    """`record` each variant's headline measures (`<variant>_<measure>`, e.g. `infonce_weak_p1`);
-    returns the names recorded."""
-    summary = summary_frame(evals)
-    names = []
-    for name, short in SHORTS.items():
-        for col, c in COLS.items():
-            if name in summary.index and col in summary.columns and pd.notna(summary.loc[name, col]):
-                record(f"{short}_{c}", summary.loc[name, col])
-                names.append(f"{short}_{c}")
-    return names
+    """`record` each variant's headline measures (`<variant>_<measure>`, e.g. `infonce_weak_p1`;
+    `common.record_summary` with `SHORTS`, `COLS`); returns the names recorded."""
+    return common.record_summary(evals, SHORTS, COLS)
 
 
 def glue_references(table: pd.DataFrame, lexical: Mapping) -> None:
-    """Glue chance, the TF-IDF control, the majority baselines (rows of `before_after`) and the base
-    model's language-ID probe."""
-    glue_text("chance_p1", f"{table.loc['chance', 'weak P@1']:.4f}")
-    glue_text("chance_map", f"{table.loc['chance', 'strong mAP']:.4f}")
-    glue_text("lid_chance", f"{table.loc['chance', 'LID probe']:.3f}")
-    glue_text("lid_base", f"{table.loc['base', 'LID probe']:.3f}")
-    for name, m in (("lexical_p1", "weak P@1"), ("lexical_map", "strong mAP"), ("lexical_apps", "apps accuracy"),
-                    ("lexical_xy", XY)):
-        glue_text(name, f"{lexical[m]:.3f}")
-    glue_text("apps_majority", f"{table.loc[MAJORITY, 'apps accuracy']:.3f}")
-    glue_text("pos_majority", f"{table.loc[MAJORITY, 'POS accuracy']:.3f}")
+    """`common.glue_references` (chance, TF-IDF, majority baselines of `summary_table`), plus the
+    chance and base-model levels of the language-ID probe and the TF-IDF control's X→Y retrieval."""
+    common.glue_references(table, lexical)
+    glue_text("lid_chance", common.reference_text(table, "chance", "LID probe"))
+    glue_text("lid_base", common.reference_text(table, "base", "LID probe"))
+    glue_text("lexical_xy", f"{lexical[XY]:.3f}")
 
 
 CURVE_PANELS = {"sentence InfoNCE": ["sentence InfoNCE", "InfoNCE + margin", "InfoNCE + queue"],
@@ -152,12 +131,13 @@ CURVE_PANELS = {"sentence InfoNCE": ["sentence InfoNCE", "InfoNCE + margin", "In
 
 def fig_curves(curves: Mapping[str, Sequence[float]], steps: int):
     """Training loss per step, one panel per method family (`CURVE_PANELS`); solid: from the base
-    model, dotted: the same method from random init (where it was run)."""
+    model, dotted: the same method from random init (each where it was run)."""
     fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(11, 3.2), layout="constrained")
     x = np.arange(1, steps + 1)
     for ax, (title, names) in zip(axes, CURVE_PANELS.items()):
         for colour, name in enumerate(names):
-            ax.plot(x, curves[name], "-", color=f"C{colour}", lw=1.2, label=name)
+            if name in curves:
+                ax.plot(x, curves[name], "-", color=f"C{colour}", lw=1.2, label=name)
             if name + RI in curves:
                 ax.plot(x, curves[name + RI], ":", color=f"C{colour}", lw=1.2, label=f"{name} (random init)")
         ax.set(title=title, xlabel="step")
@@ -320,23 +300,18 @@ def fig_transitivity(base, trained, langs: Sequence[str]):
 # ---------------------------------------------------------------- how many negatives
 
 def sweep_table(sweep: Mapping, base, resamples: int, seed: int) -> pd.DataFrame:
-    """Per batch size of the sweep: weak P@1 and application accuracy, and the paired gain over the
-    base model with its 95 % interval (columns batch, negatives per row, measure, value, gain, low,
-    high)."""
-    rows = []
-    for b, v in sorted(sweep.items()):
-        for m in ("weak P@1", "apps accuracy"):
-            iv = metrics.paired_bootstrap(np.asarray(v.outcome(m)), np.asarray(base.outcome(m)), resamples, seed)
-            rows.append({"batch": b, "negatives per row": b - 1, "measure": m, "value": v.summary()[m],
-                         "gain": iv.diff, "low": iv.low, "high": iv.high})
-    return pd.DataFrame(rows)
+    """Per batch size of the sweep (`common.sweep_table`, in batch order): weak P@1 and application
+    accuracy, and the paired gain over the base model with its 95 % interval (columns batch,
+    negatives per row, measure, value, gain, low, high)."""
+    return common.sweep_table(dict(sorted(sweep.items())), base, resamples, seed, measures=SWEEP_MEASURES,
+                              describe=lambda b: {"batch": b, "negatives per row": b - 1})
 
 
 def sweep_summary(sweep: Mapping) -> pd.DataFrame:
     """Weak P@1 and application accuracy per number of in-batch negatives (batch size − 1) of the
     sweep ({batch size: measured model})."""
     rows = [{"negatives per row": b - 1, "measure": m, "value": v.summary()[m]}
-            for b, v in sorted(sweep.items()) for m in ("weak P@1", "apps accuracy")]
+            for b, v in sorted(sweep.items()) for m in SWEEP_MEASURES]
     return pd.DataFrame(rows).pivot_table(index="negatives per row", columns="measure", values="value").round(3)
 
 
@@ -355,7 +330,7 @@ def fig_negatives(sweep: Mapping, base, resamples: int, seed: int):
     negatives (log axis), per measure."""
     table = sweep_table(sweep, base, resamples, seed)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
-    for ax, m in zip(axes, ("weak P@1", "apps accuracy")):
+    for ax, m in zip(axes, SWEEP_MEASURES):
         t = table[table.measure == m].sort_values("batch")
         ax.errorbar(t["negatives per row"], t.gain, yerr=[t.gain - t.low, t.high - t.gain], marker="o", capsize=3)
         ax.axhline(0, color="0.3", lw=0.8)
@@ -370,54 +345,14 @@ def fig_negatives(sweep: Mapping, base, resamples: int, seed: int):
 
 # ---------------------------------------------------------------- related and distant languages
 
-
-
-def per_language_table(evals: Mapping, methods: Sequence[str], resamples: int, seed: int) -> pd.DataFrame:
-    """Per method and target language: weak P@1 before → after (paired 95 % interval of the gain)."""
-    base = evals["base"].hits["cosine"]
-    rows = {}
-    for method in methods:
-        hits = evals[method].hits["cosine"]
-        rows[method] = {f"{lang} ({LANGUAGES[lang].script})": f"{base[lang].mean():.3f} → {hits[lang].mean():.3f} "
-                        f"({metrics.paired_bootstrap(hits[lang], base[lang], resamples, seed)})"
-                        for lang in base.columns}
-    return pd.DataFrame(rows).T
-
-
 def glue_groups(latin: Sequence[str], other: Sequence[str], group_rows: Mapping,
                 methods: Sequence[str] = THREE) -> None:
-    """Glue the two language groups' names and, per method, the Latin − other gain comparison
-    (`iv_group_<method>`, `verdict_group_<method>`; "n/a" where the languages fall in one group)."""
+    """Glue the two language groups' names (`latin_langs`, `other_langs`) and, per method, the Latin −
+    other gain comparison (`common.glue_groups`: `iv_group_<method>`, `verdict_group_<method>`; "n/a"
+    where the languages fall in one group)."""
     glue_text("latin_langs", ", ".join(LANGUAGES[l].name for l in latin) or "none")
     glue_text("other_langs", ", ".join(LANGUAGES[l].name for l in other) or "none")
-    for method in methods:
-        key = KEYS[method]
-        if method in group_rows:
-            glue_verdict(f"group_{key}", group_rows[method], "larger for the Latin-script languages",
-                         "larger for the other scripts", "not distinguishable between the two groups")
-        else:
-            glue_text(f"iv_group_{key}", "n/a")
-            glue_text(f"verdict_group_{key}", "not compared (the languages fall in one group)")
-
-
-def fig_langs(evals: Mapping, methods: Sequence[str], resamples: int, seed: int):
-    """Gain in en→X weak P@1 over the base model per method, one bar per target language."""
-    langs = list(evals["base"].hits["cosine"].columns)
-    fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
-    width = 0.8 / len(langs)
-    for k, lang in enumerate(langs):
-        ivs = [metrics.paired_bootstrap(evals[m].hits["cosine"][lang], evals["base"].hits["cosine"][lang],
-                                        resamples, seed) for m in methods]
-        x = np.arange(len(methods)) + (k - (len(langs) - 1) / 2) * width
-        ax.bar(x, [iv.diff for iv in ivs], width,
-               yerr=[[iv.diff - iv.low for iv in ivs], [iv.high - iv.diff for iv in ivs]],
-               color=plot.lang_color(lang), label=f"{lang} ({LANGUAGES[lang].script})", error_kw={"lw": 0.8})
-    ax.axhline(0, color="0.2", lw=0.8)
-    ax.set_xticks(np.arange(len(methods)), list(methods), fontsize=8)
-    ax.set_ylabel("weak P@1 gain over base\n(en→X, 95 % interval)")
-    ax.legend(fontsize=7, ncol=3)
-    plt.close(fig)
-    return fig
+    common.glue_groups(group_rows, {m: KEYS[m] for m in methods})
 
 
 # ---------------------------------------------------------------- fine-tuning
@@ -507,23 +442,15 @@ def fig_finetune(evals: Mapping, ft_eval: Mapping, ft_result: Mapping, langs: Se
 
 def record_variants(evals: Mapping, sweep: Mapping, negatives: Sequence[int], ft_eval: Mapping,
                     ft_result: Mapping, seed: int, layer_ix: int) -> list[tuple[str, str]]:
-    """`record_results` for every measured variant (base, controls, methods, the batch sweep, the
-    fine-tuned models with their classifiers' rows); returns (variant, family) in recording order."""
-    done = []
+    """`record_results` for every measured variant (`common.record_variants`: base, controls, methods;
+    `FAMILIES`), then the batch sweep and the fine-tuned models with their classifiers' rows; returns
+    (variant, family) in recording order."""
+    done = common.record_variants(evals, SLUGS, seed=seed, family="contrastive", families=FAMILIES)
 
     def put(variant, rows, family, **kw):
-        record_results(variant, rows, family=family, seed=seed, **kw)
+        records.record_results(variant, rows, family=family, seed=seed, **kw)
         done.append((variant, family))
 
-    put("base", evals["base"], "base")
-    put(f"random-init-{seed}", evals["random init"], "control")
-    for name, v in evals.items():
-        if name in ("base", "random init"):
-            continue
-        plain = name.replace(RI, "")
-        ri = plain != name
-        family = "control" if ri or "control" in plain else ("parallel" if plain == "distillation" else "contrastive")
-        put(("random-init+" if ri else "") + SLUGS[plain], v, family)
     for b in negatives:
         put(f"infonce-batch{b}", sweep[b], "contrastive", n=b)
     for name, v in ft_eval.items():
@@ -561,10 +488,3 @@ def glue_status(gains: pd.DataFrame, vs_distill: Mapping, simcse_control: Mappin
         f"{table.loc['base', 'apps accuracy']:.3f} and {table.loc['base', 'POS accuracy']:.3f} against majority "
         f"baselines {table.loc[MAJORITY, 'apps accuracy']:.3f} and {table.loc[MAJORITY, 'POS accuracy']:.3f})")
     return status6, status5
-
-
-def glue_count(comparisons: Sequence) -> int:
-    """Glue how many verdicts the chapter read (`n_verdicts`) and how many 5 % would make spurious."""
-    glue_text("n_verdicts", str(len(comparisons)))
-    glue_text("n_spurious", f"{0.05 * len(comparisons):.1f}")
-    return len(comparisons)

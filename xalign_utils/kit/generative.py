@@ -66,7 +66,7 @@ def decoders(preset: str, seed: int, model: str, langs: Sequence[str]):
     return dec, control
 
 
-def inputs(tok, langs: Sequence[str], n_prompts: int, prompt_tokens: int, new_tokens: int,
+def inputs(tok, langs: Sequence[str], *, n_prompts: int, prompt_tokens: int, new_tokens: int,
            heldout: int, lm_paragraphs: int, row_len: int, seed: int):
     """The chapter's text, as (texts, prompts, references, rows, pairs, lm_texts): the eval sentences
     of View I; per language `n_prompts` eval paragraphs of at least `prompt_tokens + new_tokens`
@@ -108,19 +108,40 @@ def glue_setup(params, n_items: int, n_pairs: int, n_layers: int, row_len: int, 
         glue_text(key, str(value))
 
 
-def training_log(preset: str, model: str):
-    """The shipped decoder's training log (None for another `model`), glued for the prose (steps,
-    tokens, device, wall time, the training text's language mix); the log's held-out perplexity per
-    language as a one-row table (None without a log)."""
-    from ..checkpoints import read_training_log, shipped_checkpoint
-    from ..presets import get_preset
+def training_log(dec) -> dict | None:
+    """The training log of the loaded decoder itself: the `training_log.json` in the directory its
+    weights were loaded from (`checkpoints/<preset>-decoder/` for the shipped one, the cache for another
+    seed); None when there is none (a model not made by `xalign pretrain --decoder`)."""
+    import json
+    from pathlib import Path
 
-    log = read_training_log(shipped_checkpoint(get_preset(preset), 0, "decoder")) if model == "base" else None
+    path = Path(str(getattr(dec.model, "name_or_path", ""))) / "training_log.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def log_summary(log: dict | None) -> str:
+    """One line of the training log: steps, tokens seen, wall time and device."""
+    if log is None:
+        return "no training log next to this decoder's weights"
+    return (f"{log['steps']:,} steps, {log['tokens_seen'] / 1e6:.1f} M tokens, {log['wall_time_s']:.0f} s "
+            f"on {log['device']}")
+
+
+def log_table(log: dict | None):
+    """The log's held-out perplexity per language as a one-row table (None without a log)."""
+    if log is None:
+        return None
+    return pd.DataFrame({"held-out perplexity (training log)": log["held_out_perplexity"]}).T.round(1)
+
+
+def glue_training_log(log: dict | None, model: str) -> None:
+    """Glue the decoder's training log for the prose (steps, tokens, device, wall time, the training
+    text's language mix), or "n/a" and a note naming `model` when it has no log."""
     if log is None:
         for key in ("dec_steps", "dec_tokens", "dec_device", "dec_wall"):
             glue_text(key, "n/a")
         glue_text("training_note", f"the training text of {model} is not known here")
-        return None
+        return
     glue_text("dec_steps", f"{log['steps']:,}")
     glue_text("dec_tokens", f"{log['tokens_seen'] / 1e6:.1f}")
     glue_text("dec_device", log["device"])
@@ -128,9 +149,6 @@ def training_log(preset: str, model: str):
     mix = log["training_tokens_per_language"]
     glue_text("training_note", f"this decoder's training text is {100 * mix.get('en', 0) / sum(mix.values()):.0f} "
               f"% English ({min(mix.values()) / 1e6:.2f}–{max(mix.values()) / 1e6:.2f} M pieces per language)")
-    print(f"{log['steps']:,} steps, {log['tokens_seen'] / 1e6:.1f} M tokens, {log['wall_time_s']:.0f} s "
-          f"on {log['device']}")
-    return pd.DataFrame({"held-out perplexity (training log)": log["held_out_perplexity"]}).T.round(1)
 
 
 # ---------------------------------------------------------------- the language identifier
@@ -144,7 +162,7 @@ def lid_table(lid, references, prompts, texts, langs: Sequence[str], min_letters
     })
 
 
-def floors(tok, prompts, references, lm_texts, langs: Sequence[str], n_prompts: int, prompt_tokens: int,
+def floors(tok, prompts, references, lm_texts, langs: Sequence[str], *, n_prompts: int, prompt_tokens: int,
            new_tokens: int, seed: int) -> dict[str, dict[str, list[str]]]:
     """Continuations per language of the human text and of the two floors: repeating the prompt's
     pieces, and noise drawn by piece frequency in the `pretrain` text of all languages (seed + k for
@@ -167,21 +185,18 @@ def floor_table(lid, tok, continuations, langs: Sequence[str], min_letters: int)
         for name, c in continuations.items()}).T
 
 
-def glue_lid(lid, references, lid_rates: pd.DataFrame, floor_rates: pd.DataFrame, langs: Sequence[str],
-             min_letters: int) -> np.ndarray:
-    """Record the identifier's rate on the human continuations (`lid_human`) and glue the floors, the
-    human text's other-script share, the lowest language and chance; returns the per-prompt outcomes
-    of the human continuations (the reference line of the trade-off figure)."""
-    human = np.concatenate([G.correct_language(lid, references[l], l, min_letters) for l in langs])
-    script = np.concatenate([G.other_script_share(references[l], l) for l in langs])
+def glue_lid(human: np.ndarray, human_script: np.ndarray, lid_rates: pd.DataFrame, floor_rates: pd.DataFrame,
+             n_langs: int) -> None:
+    """Record the identifier's rate on the human continuations (`lid_human`: the mean of `human`, the
+    chapter's per-prompt outcomes) and glue the floors, the human text's other-script share (the mean
+    of `human_script`), the lowest language and chance (1 / `n_langs`)."""
     glue_text("copy_rate", f"{floor_rates.loc['floor: repeat the prompt', 'correct language']:.3f}")
     glue_text("noise_rate", f"{floor_rates.loc['floor: frequency-drawn noise', 'correct language']:.3f}")
-    glue_text("human_script", f"{script.mean():.3f}")
-    record("lid_human", float(human.mean()))
+    glue_text("human_script", f"{np.mean(human_script):.3f}")
+    record("lid_human", float(np.mean(human)))
     glue_text("lid_human_min", f"{lid_rates['human continuations'].min():.2f}")
     glue_text("lid_human_min_lang", lid_rates["human continuations"].idxmin())
-    glue_text("lid_chance", f"{1 / len(langs):.3f}")
-    return human
+    glue_text("lid_chance", f"{1 / n_langs:.3f}")
 
 
 # ---------------------------------------------------------------- where alignment lives
@@ -550,7 +565,7 @@ def ri_sentence(name: str, d) -> str:
             f"correct-language rate ({d['correct language'][0]})")
 
 
-def glue_findings(vs_control, afp: Sequence[str], ri_afp: str, late_vs_mid, lm_only,
+def glue_findings(vs_control, *, afp: Sequence[str], ri_afp: str, late_vs_mid, lm_only,
                   aligned_layer: Mapping[str, int], steps: int, lr: float) -> str:
     """Glue the chapter's finding (`status_finding10`, `status10_short`: `findings.generative_status`
     over the variants `afp` against λ = 0 and `late_vs_mid`), the variants' sentences (`afp_sentence`,
@@ -573,14 +588,13 @@ def glue_findings(vs_control, afp: Sequence[str], ri_afp: str, late_vs_mid, lm_o
     return status
 
 
-def glue_rates(evals, human: np.ndarray, n_verdicts: int) -> None:
-    """Glue the pretrained decoder's and its control's correct-language rates and perplexities, the
-    human text's rate, and how many verdicts the chapter reads (and how many would be spurious at 5 %)."""
+def glue_rates(evals, human: np.ndarray) -> None:
+    """Glue the pretrained decoder's and its control's correct-language rates and perplexities and the
+    human text's rate (`human`: the chapter's per-prompt outcomes). The verdict count is glued by
+    `metrics.Verdicts.glue_count`."""
     glue_text("rate_base_greedy", f"{evals['base'].outcome('correct language (greedy)').mean():.3f}")
     glue_text("rate_base_sampled", f"{evals['base'].outcome('correct language (sampled)').mean():.3f}")
     glue_text("rate_control", f"{evals['random init'].outcome('correct language').mean():.3f}")
     glue_text("rate_human", f"{human.mean():.3f}")
     glue_text("ppl_base", f"{np.exp(evals['base'].outcome('log perplexity').mean()):.1f}")
     glue_text("ppl_control", f"{np.exp(evals['random init'].outcome('log perplexity').mean()):.0f}")
-    glue_text("n_verdicts", str(n_verdicts))
-    glue_text("n_spurious", f"{0.05 * n_verdicts:.1f}")

@@ -14,6 +14,7 @@ prose (`iv_<name>`, `verdict_<name>`).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,6 +28,7 @@ from ..record import glue_text, glue_verdict, record, record_results
 from ..transfer import tidy
 
 VIEWS = ("raw", "centred")
+N_OOD = 500  # out-of-domain sentences (NTREX) or pairs (Tatoeba) per language
 SAME = "cannot be distinguished from"
 NOT_DIST = "not distinguishable from"
 MEAN_NON_EN = "mean over non-English"
@@ -158,12 +160,15 @@ def fig_toy(views: dict, per_lang_points: int = 150):
     return _closed(fig)
 
 
-def collapsed_table(table: pd.DataFrame, n: int) -> pd.DataFrame:
+def collapsed_table(table: pd.DataFrame, pair: tuple[str, str], n: int) -> pd.DataFrame:
     """A collapsed model's measures (`evaluate.alignment_table` of identical vectors, `n` items per
-    language) beside chance: weak P@1 and MRR of the first language pair, strong mAP, the LID probe."""
-    langs = list(dict.fromkeys(s for s in table.src if s != "all"))
+    language) beside chance: weak P@1 and MRR of the language `pair` (src, tgt), strong mAP over the pool
+    of every language of `table`, the LID probe."""
+    a, b = pair
+    langs = set(table.src) - {"all"}
     t = table.set_index(["src", "tgt", "measure"]).value
-    a, b = langs[0], langs[1]
+    if (a, b, "p_at_1_cosine") not in t:
+        raise ValueError(f"the table has no weak measures from {a!r} to {b!r}")
     return pd.DataFrame({
         "collapsed model": [t[(a, b, "p_at_1_cosine")], t[(a, b, "mrr_cosine")], t[("all", "all", "strong_map")],
                             t[("all", "all", "lid_probe")]],
@@ -655,8 +660,8 @@ def card_summary(card: pd.DataFrame) -> str:
 
 def tatoeba_card(ref_enc, langs, n_queries: int, resamples: int, seed: int) -> pd.DataFrame | None:
     """The model card's Tatoeba check (X→en by cosine among all the English sentences, `n_queries` queries)
-    for the chapter's languages on the card; records `ref_tatoeba_<lang>` and glues the summary. None
-    when there is no real model (`ref_enc` None: the section is not run)."""
+    for the chapter's languages on the card, one row per language (`card_row`). None when there is no real
+    model (`ref_enc` None: the section is not run)."""
     from ..me5 import MODEL_CARD_TATOEBA
 
     if ref_enc is None:
@@ -666,10 +671,41 @@ def tatoeba_card(ref_enc, langs, n_queries: int, resamples: int, seed: int) -> p
         xs, en_side = data.tatoeba(l)
         sim = metrics.cosine_matrix(ref_enc.encode(xs[:n_queries]), ref_enc.encode(en_side))
         rows[l] = card_row(metrics.retrieval_outcomes(sim)["hit"], len(en_side), MODEL_CARD_TATOEBA[l], resamples, seed)
-        record(f"ref_tatoeba_{l}", rows[l]["accuracy (%)"], fmt=".1f", tol=1.0)  # 10 of 1,000 queries
-    card = pd.DataFrame(rows).T
+    return pd.DataFrame(rows).T
+
+
+def record_card(card: pd.DataFrame | None) -> None:
+    """Record each language's Tatoeba accuracy of `tatoeba_card` (`ref_tatoeba_<lang>`) and glue the summary
+    (`ref_card_summary`); nothing when the section is not run (`card` None)."""
+    if card is None:
+        return
+    for l, row in card.iterrows():
+        record(f"ref_tatoeba_{l}", row["accuracy (%)"], fmt=".1f", tol=1.0)  # 10 of 1,000 queries
     glue_text("ref_card_summary", card_summary(card))
-    return card
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Where the real model meets the ci model: the sampled eval item `rows`, the chapter's `langs`, the
+    seed and the ci model's `label` (its name in the tables)."""
+    rows: np.ndarray
+    langs: tuple
+    seed: int
+    label: str
+
+    @property
+    def non_en(self) -> list[str]:
+        return [l for l in self.langs if l != "en"]
+
+    @property
+    def pud_non_en(self) -> list[str]:
+        """The non-English languages with a PUD treebank (`pud_languages`)."""
+        return pud_languages(self.langs)[1]
+
+
+def ci_label(model: str, name: str) -> str:
+    """The ci model's name beside the real model: "ci base" for the base model, else its `name`."""
+    return "ci base" if model == "base" else name
 
 
 def reference_view1(ref, proto: dict, names, lex_embs: dict, rows, seed: int, n_items: int, reference: str,
@@ -693,12 +729,12 @@ def reference_view1(ref, proto: dict, names, lex_embs: dict, rows, seed: int, n_
     return pd.DataFrame(four)
 
 
-def reference_tables(ref, ref_apps: dict, ref_pos: dict, rows, proto: dict, names, lex_embs: dict, seed: int,
-                     n_items: int, label: str, non_en, pud_non_en) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`reference_view1` and `reference_view2`: the four models' View I and View II tables (the real
-    model's name is its protocol's, `ref.name`)."""
-    return (reference_view1(ref, proto, names, lex_embs, rows, seed, n_items, ref.name, label),
-            reference_view2(ref_apps, ref_pos, names, ref.name, non_en, pud_non_en))
+def reference_tables(sample: Sample, ref, ref_apps: dict, ref_pos: dict, *, proto: dict, names, lex_embs: dict,
+                     n_items: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`reference_view1` and `reference_view2` on `sample`: the four models' View I and View II tables (the
+    real model's name is its protocol's, `ref.name`; the controls `names` of `proto`, TF-IDF `lex_embs`)."""
+    return (reference_view1(ref, proto, names, lex_embs, sample.rows, sample.seed, n_items, ref.name, sample.label),
+            reference_view2(ref_apps, ref_pos, names, ref.name, sample.non_en, sample.pud_non_en))
 
 
 def reference_view2(ref_apps: dict, ref_pos: dict, names, reference: str, non_en, pud_non_en) -> pd.DataFrame:
@@ -774,42 +810,50 @@ def fig_placeholder(text: str = "not run (no reference model)"):
     return _closed(fig)
 
 
-def reference_tasks(ref_enc, reference: str, models: dict, label: str, lexical, task: dict, langs, seed: int,
-                    n_items: int, n_train: int, pos_train: int, pos_sentences: int) -> tuple[dict, dict, int]:
+def reference_tasks(sample: Sample, ref_enc, models: dict, lexical, task: dict, *, params) -> tuple[dict, dict, int]:
     """Both View II tasks at the real model's sizes, each head trained on English for every model alike:
-    the real model `ref_enc` (as `reference`), the ci base model `models["base"]` (as `label`) and the
-    other `models` (its controls); applications (`n_train` training paragraphs of `task`, `n_items`
-    seeded test items; TF-IDF too) and POS on the PUD languages of `langs` (`pos_train` EWT sentences,
-    `pos_sentences` PUD sentences). Returns (applications, POS), each {model: TransferResult}, and the
-    number of application training paragraphs."""
+    the real model `ref_enc` (as `params.reference`), the ci base model `models["base"]` (as
+    `sample.label`) and the other `models` (its controls); applications (`params.reference_apps_train`
+    training paragraphs of `task`, `params.reference_items` seeded test items; TF-IDF `lexical` too) and
+    POS on the PUD languages of `sample.langs` (`params.reference_pos_train` EWT sentences,
+    `params.reference_pos_sentences` PUD sentences). `params`: the chapter's parameters. Returns
+    (applications, POS), each {model: TransferResult}, and the number of application training paragraphs."""
     from ..evaluate import item_subset
     from ..transfer import subset_task, zero_shot_classification, zero_shot_pos
 
-    models = {reference: ref_enc, label: models["base"]} | {n: m for n, m in models.items() if n != "base"}
-    sub = subset_task(task, n_train, item_subset(len(task["test_y"]), n_items, seed), seed)
+    langs, seed = list(sample.langs), sample.seed
+    models = {params.reference: ref_enc, sample.label: models["base"]} | {
+        n: m for n, m in models.items() if n != "base"}
+    sub = subset_task(task, params.reference_apps_train, item_subset(len(task["test_y"]), params.reference_items,
+                                                                     seed), seed)
     apps = {n: zero_shot_classification(m, langs, seed=seed, task=sub)
             for n, m in (models | {"TF-IDF": lexical}).items()}
     pud_langs = pud_languages(langs)[0]
-    pos = {n: zero_shot_pos(m, pud_langs, seed=seed, max_train_sentences=pos_train, max_test_sentences=pos_sentences)
+    pos = {n: zero_shot_pos(m, pud_langs, seed=seed, max_train_sentences=params.reference_pos_train,
+                            max_test_sentences=params.reference_pos_sentences)
            for n, m in models.items()}
     return apps, pos, len(sub["train_texts"])
 
 
-def reference_comparisons(compare, ref, base, rows, seed: int, ref_apps: dict, ref_pos: dict, reference: str,
-                          label: str, non_en, pud_non_en):
-    """The real model against the ci model `label` on the same items, paired (`compare`, six calls in
-    this order): weak P@1 (raw), strong mAP, its strong mAP against its own weak P@1, the LID probe against
-    chance, applications, POS. Returns ({"ref_<name>": (interval, verdict)}, {measure: value})."""
+REF_COMPARISONS = ("ref_weak", "ref_strong", "ref_strong_weak", "ref_lid", "ref_apps", "ref_pos")
+
+
+def reference_comparisons(sample: Sample, compare, ref, base, *, apps: dict, pos: dict):
+    """The real model `ref` against the ci model `base` (as `sample.label` in `apps`, `pos`) on the same
+    items `sample.rows`, paired (`compare`, six calls in this order, `REF_COMPARISONS`): weak P@1 (raw),
+    strong mAP, its strong mAP against its own weak P@1, the LID probe against chance, applications, POS.
+    Only computes. Returns ({"ref_<name>": (interval, verdict)}, {measure: value})."""
+    reference, label, non_en, pud_non_en = ref.name, sample.label, sample.non_en, sample.pud_non_en
     ref_raw = at_layer(ref, "raw")
-    base_raw = {l: x[rows] for l, x in at_layer(base, "raw").items()}
+    base_raw = {l: x[sample.rows] for l, x in at_layer(base, "raw").items()}
     hits_ref, hits_base = retrieval_hits(ref_raw), retrieval_hits(base_raw)
     ap_ref, ap_base = strong_ap(ref_raw), strong_ap(base_raw)
     out = {"ref_weak": compare(hits_ref, hits_base), "ref_strong": compare(ap_ref, ap_base),
            "ref_strong_weak": compare(ap_ref, hits_ref.to_numpy().mean(axis=1))}
-    lid, lid_items = metrics.language_id_probe(ref_raw, seed, per_item=True)
+    lid, lid_items = metrics.language_id_probe(ref_raw, sample.seed, per_item=True)
     out["ref_lid"] = compare(lid_items, np.full_like(lid_items, 1 / len(ref_raw)))
-    out["ref_apps"] = compare(ref_apps[reference].items[non_en], ref_apps[label].items[non_en])
-    out["ref_pos"] = compare(ref_pos[reference].items[pud_non_en], ref_pos[label].items[pud_non_en])
+    out["ref_apps"] = compare(apps[reference].items[non_en], apps[label].items[non_en])
+    out["ref_pos"] = compare(pos[reference].items[pud_non_en], pos[label].items[pud_non_en])
     values = {"ref_p1_raw": float(hits_ref.to_numpy().mean()), "ref_strong_map": float(ap_ref.mean()),
               "ref_lid": lid, "ref_base_p1_raw": float(hits_base.to_numpy().mean())}
     return out, values
@@ -858,11 +902,11 @@ def record_reference_results(ref, rows, seed: int, ref_apps: dict, ref_pos: dict
                                         ignore_index=True), family="reference", seed=seed)
 
 
-def record_chapter_results(proto: dict, control_seeds, names, measured: dict, apps: dict, pos: dict,
+def record_chapter_results(proto: dict, measured: dict, apps: dict, pos: dict, *, control_seeds, names,
                            corpus_p: dict, corpus_apps: dict, non_en, n_items: int, seed: int) -> None:
     """Every model variant this chapter evaluates, into the book-wide results table: the base model, each
-    control seed, TF-IDF and the corpus variants (`corpus_p`, `corpus_apps`: {corpus: protocol},
-    {corpus: application result}; "comparable" is the base model, not recorded twice)."""
+    control seed (`control_seeds`, named `names`), TF-IDF and the corpus variants (`corpus_p`, `corpus_apps`:
+    {corpus: protocol}, {corpus: application result}; "comparable" is the base model, not recorded twice)."""
     def tables(name):
         return [(view, measured[(name, view)][1]) for view in VIEWS]
 
@@ -957,20 +1001,20 @@ def finding3_status(versus_last: str, versus_first: str) -> str:
     return "not reproduced" if "worse" in (versus_last, versus_first) else "inconclusive"
 
 
-def middle_layer_comparisons(base, compare):
-    """Centred P@1 at the middle layer against the last and the embedding layer (`compare`, two calls):
-    (middle layer, number of layers, middle − last, middle − embeddings)."""
-    n_layers = int(base.per_layer.index.max())
-    middle = n_layers // 2
+def middle_layer_comparisons(base, compare, *, last: int) -> dict:
+    """Centred P@1 at the middle layer (`last // 2`) against the last layer `last` and the embedding layer
+    (`compare`, two calls, in this order). Only computes. Returns {"middle_last": (interval, verdict),
+    "middle_embeddings": (interval, verdict)}."""
+    middle = last // 2
     centred = centre_layers(base.embeddings, base.centring)
-    hits = {i: retrieval_hits({l: x[i] for l, x in centred.items()}) for i in (0, middle, n_layers)}
-    return middle, n_layers, compare(hits[middle], hits[n_layers]), compare(hits[middle], hits[0])
+    hits = {i: retrieval_hits({l: x[i] for l, x in centred.items()}) for i in (0, middle, last)}
+    return {"middle_last": compare(hits[middle], hits[last]), "middle_embeddings": compare(hits[middle], hits[0])}
 
 
-def glue_findings(verdicts: dict, view1: pd.DataFrame, lex_hits: pd.DataFrame, base, n_langs: int,
-                  comparisons) -> None:
-    """The three findings' status lines (the middle-layer comparisons are the chapter's last two
-    `comparisons.compare` calls), then the number of verdicts the chapter read."""
+def glue_findings(verdicts: dict, view1: pd.DataFrame, lex_hits: pd.DataFrame, base, *, n_langs: int,
+                  middle: dict, last: int) -> None:
+    """The three findings' status lines, from the verdicts (`verdicts`; `middle`: the middle-layer
+    comparisons of `middle_layer_comparisons` with `last` layers). Glue only."""
     iv_c, v_c = verdicts["centred"]
     iv_r, v_r = verdicts["raw"]
     md = verdicts.get("matched_disjoint")
@@ -985,10 +1029,7 @@ def glue_findings(verdicts: dict, view1: pd.DataFrame, lex_hits: pd.DataFrame, b
     glue_text("status_finding2", f"{finding2_status(v_lid, v_strong)}: LID probe {lid:.3f} (chance {1 / n_langs:.3f}; "
                                  f"{iv_lid}), same-language bias {bias:.3f}, strong mAP centred − raw at layer "
                                  f"{base.layer_centred}: {iv_strong}")
-    middle, n_layers, (iv_ml, v_ml), (iv_mf, v_mf) = middle_layer_comparisons(base, comparisons.compare)
-    glue_text("status_finding3", f"{finding3_status(v_ml, v_mf)} with {n_layers} layers: centred P@1 at the "
-                                 f"middle layer {middle} − last layer {iv_ml}, − embedding layer {iv_mf}; the "
+    (iv_ml, v_ml), (iv_mf, v_mf) = middle["middle_last"], middle["middle_embeddings"]
+    glue_text("status_finding3", f"{finding3_status(v_ml, v_mf)} with {last} layers: centred P@1 at the "
+                                 f"middle layer {last // 2} − last layer {iv_ml}, − embedding layer {iv_mf}; the "
                                  f"parallel split picks layer {base.layer_centred}")
-    n_verdicts = len(comparisons)  # counted after the last comparison
-    glue_text("n_verdicts", str(n_verdicts))
-    glue_text("n_spurious", f"{0.05 * n_verdicts:.1f}")

@@ -5,7 +5,9 @@ What the chapter needs besides its training and measuring calls: the word-link s
 examples, the before/after table with its reference rows, the per-language and sweep tables, the
 three figures, the glue of every interval, verdict and status sentence its prose cites, and its
 `record` / `record_results` calls. Every function takes what it uses as arguments; the chapter's
-names (variants, measures, record keys) are the constants below.
+names (variants, measures, record keys) are the constants below. What it shares with the kit of
+02_contrastive (summary table and references, record calls, per-language intervals, table and figure,
+script-group glue, sweep table) is `kit.common`, one version, re-exported here where the chapter calls it.
 """
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import metrics, plot, record
+from .. import record
 from ..findings import parallel_data_status, says, transfer_status
 from ..languages import LANGUAGES, script_groups
 from ..methods.parallel import METHOD_NAMES
+from . import common
+from .common import (RI, fig_langs, glue_references, hit_gains, per_language_intervals,  # noqa: F401
+                     per_language_table)
 
-RI = " (from random init)"  # suffix of a variant trained from the random-init control
 MLM_CONTROL = METHOD_NAMES["mlm"]
 SHUFFLED_CONTROL = METHOD_NAMES["distill_shuffled"]
 
@@ -44,6 +48,7 @@ GAIN_KEYS = (("weak P@1", "p1"), ("strong mAP", "map"), ("apps accuracy", "apps"
 PAIRING_KEYS = (("weak P@1", "p1"), ("weak P@1 centred", "p1c"), ("strong mAP", "map"), ("apps accuracy", "apps"),
                 ("POS accuracy", "pos"))
 SWEEP_MEASURES = ("weak P@1", "apps accuracy")
+LEXICAL_MEASURES = ("weak P@1", "strong mAP", "apps accuracy")  # the TF-IDF row of the summary table
 
 
 # ---------------------------------------------------------------- setup
@@ -59,8 +64,6 @@ def glue_setup(harness, n_par: int, n_pairs: int, steps: int, batch_size: int, l
              "pos_test": str(harness.pos_test)}
     for name, text in texts.items():
         record.glue_text(name, text)
-
-
 
 
 # ---------------------------------------------------------------- word links
@@ -114,11 +117,14 @@ def glue_links(table: pd.DataFrame, dictionaries: Mapping[str, Mapping[str, set]
 def link_examples(linked, pairs: Sequence[tuple[str, str, str]], langs: Sequence[str], min_links: int = 4,
                   n_words: int = 18, n_links: int = 8) -> pd.DataFrame:
     """One sentence pair per language (the first with at least `min_links` links): its first
-    `n_words` English words and its first `n_links` links (English word → target word)."""
+    `n_words` English words and its first `n_links` links (English word → target word). A language
+    with no such pair keeps its row, reading "none"."""
     rows = []
     for lang in langs:
         k = next((i for i, (pl, _, _) in enumerate(pairs) if pl == lang and len(linked[i][2]) >= min_links), None)
         if k is None:
+            rows.append({"lang": lang, "English": f"none (no pair with {min_links} or more links)",
+                         "links (English → target)": "none"})
             continue
         s, t, ls = linked[k]
         rows.append({"lang": lang, "English": " ".join(s[:n_words]),
@@ -154,48 +160,16 @@ def fig_curves(curves: Mapping[str, Sequence[float]], steps: int):
 
 # ---------------------------------------------------------------- before and after
 
-def _summary(evals: Mapping) -> pd.DataFrame:
-    return pd.DataFrame({name: v.summary() for name, v in evals.items()}).T
+def summary_table(evals: Mapping, chance: Mapping[str, float], lexical: Mapping) -> pd.DataFrame:
+    """`common.summary_table` on this chapter's TF-IDF measures (`LEXICAL_MEASURES`): every variant's
+    headline numbers, then chance, the majority class / tag and the TF-IDF control."""
+    return common.summary_table(evals, chance, lexical, LEXICAL_MEASURES)
 
 
-def summary_table(evals: Mapping, chance: Mapping[str, float], lexical: Mapping, langs: Sequence[str]) -> pd.DataFrame:
-    """Every variant's headline numbers (`VariantEval.summary`), then three reference rows: chance,
-    the majority class / tag of the base model's task heads (means over `langs`, the non-English
-    languages) and the TF-IDF control (`harness.measure_lexical`)."""
-    summary = _summary(evals)
-    base = evals["base"]
-    majority = {"apps accuracy": float(base.apps.majority_items[list(langs)].to_numpy().mean())}
-    if base.pos is not None:
-        pos_cols = list(base.non_en(base.pos).columns)
-        majority["POS accuracy"] = float(base.pos.majority_items[pos_cols].to_numpy().mean())
-    reference = pd.DataFrame({
-        "chance": chance, "majority class / tag": majority,
-        "TF-IDF (no model)": {m: lexical[m] for m in ("weak P@1", "strong mAP", "apps accuracy")}}).T
-    return pd.concat([summary, reference])[list(summary.columns)]
-
-
-def record_summary(evals: Mapping) -> None:
+def record_summary(evals: Mapping) -> list[str]:
     """`record` every variant's headline numbers as `<variant key>_<measure key>` (`VARIANT_KEYS`,
-    `MEASURE_KEYS`), skipping measures a variant was measured without."""
-    summary = _summary(evals)
-    for name, short in VARIANT_KEYS.items():
-        for col, c in MEASURE_KEYS.items():
-            if pd.notna(summary.loc[name, col]):
-                record.record(f"{short}_{c}", summary.loc[name, col])
-
-
-def glue_references(table: pd.DataFrame, lexical: Mapping) -> None:
-    """Glue the reference numbers the prose cites: chance, the TF-IDF control and the majority
-    class / tag (`table`: `summary_table`'s output)."""
-    record.glue_text("chance_p1", f"{table.loc['chance', 'weak P@1']:.4f}")
-    record.glue_text("chance_map", f"{table.loc['chance', 'strong mAP']:.4f}")
-    record.glue_text("lexical_p1", f"{lexical['weak P@1']:.3f}")
-    record.glue_text("lexical_map", f"{lexical['strong mAP']:.3f}")
-    record.glue_text("lexical_apps", f"{lexical['apps accuracy']:.3f}")
-    record.glue_text("apps_majority", f"{table.loc['majority class / tag', 'apps accuracy']:.3f}")
-    record.glue_text("pos_majority", f"{table.loc['majority class / tag', 'POS accuracy']:.3f}")
-
-
+    `MEASURE_KEYS`; `common.record_summary`)."""
+    return common.record_summary(evals, VARIANT_KEYS, MEASURE_KEYS)
 
 
 def pairing_table(pairing: Mapping[tuple[str, str], tuple]) -> pd.DataFrame:
@@ -251,16 +225,9 @@ def glue_starts(level: Mapping[str, tuple], ends: Mapping[str, tuple], methods: 
 
 
 def glue_groups(group_rows: Mapping[str, tuple], methods: Sequence[str]) -> None:
-    """Glue each method's same-script minus other-script gain (`group_<key>`), or "n/a" when the
-    languages fall in one group."""
-    for method in methods:
-        key = METHOD_KEYS[method]
-        if method in group_rows:
-            record.glue_verdict(f"group_{key}", group_rows[method], "larger for the Latin-script languages",
-                                "larger for the other scripts", "not distinguishable between the two groups")
-        else:
-            record.glue_text(f"iv_group_{key}", "n/a")
-            record.glue_text(f"verdict_group_{key}", "not compared (the languages fall in one group)")
+    """`common.glue_groups` with the methods' glue keys (`group_<key>`; "n/a" when the languages fall in
+    one group)."""
+    common.glue_groups(group_rows, {m: METHOD_KEYS[m] for m in methods})
 
 
 def tlm_sentence(tlm_gain: str, tlm_pairing: str, steps: int, num_layers: int) -> str:
@@ -325,72 +292,22 @@ def glue_status(gains: pd.DataFrame, pairing: Mapping[tuple[str, str], tuple], m
     record.glue_text("helped", ", ".join(helped) if helped else "none of the four methods")
 
 
-def glue_counts(n_verdicts: int, per_language: Mapping[str, Mapping], sweep: pd.DataFrame) -> None:
-    """Glue how many intervals the chapter reads as verdicts (`n_verdicts`), how many of those 5 %
-    would give by chance (`n_spurious`) and how many more it shows without a verdict (`n_shown`: the
-    per-language intervals, in the table and in the figure, and the sweep's rows)."""
-    shown = 2 * sum(len(row) for row in per_language.values()) + len(sweep)
-    record.glue_text("n_verdicts", str(n_verdicts))
-    record.glue_text("n_spurious", f"{0.05 * n_verdicts:.1f}")
+def glue_shown(per_language: Mapping[str, Mapping], sweep: pd.DataFrame) -> int:
+    """Glue how many intervals the chapter shows without a verdict (`n_shown`: the per-language
+    intervals, in the table and in the figure, and the sweep's rows); returns it. The verdicts are
+    counted by `Verdicts.glue_count`."""
+    shown = 2 * common.n_intervals(per_language) + len(sweep)
     record.glue_text("n_shown", str(shown))
-
-
-# ---------------------------------------------------------------- per language
-
-def per_language_intervals(evals: Mapping, methods: Sequence[str], langs: Sequence[str], reference: str,
-                           resamples: int, seed: int) -> dict[str, dict[str, metrics.Interval]]:
-    """{method: {language: paired interval of its en→X hits (cosine) minus the reference's}}."""
-    ref = evals[reference].hits["cosine"]
-    return {m: {lang: metrics.paired_bootstrap(evals[m].hits["cosine"][lang], ref[lang], resamples, seed)
-                for lang in langs} for m in methods}
-
-
-def per_language_table(evals: Mapping, intervals: Mapping[str, Mapping], reference: str = "base") -> pd.DataFrame:
-    """One row per method, one column per language ("<lang> (<script>)"): "reference → method
-    (gain [95 % interval])" of en→X weak P@1 (`intervals`: `per_language_intervals`)."""
-    ref = evals[reference].hits["cosine"]
-    rows = {m: {lang: f"{ref[lang].mean():.3f} → {evals[m].hits['cosine'][lang].mean():.3f} ({iv})"
-                for lang, iv in ivs.items()} for m, ivs in intervals.items()}
-    table = pd.DataFrame(rows).T
-    table.columns = [f"{lang} ({LANGUAGES[lang].script})" for lang in table.columns]
-    return table
-
-
-def fig_langs(intervals: Mapping[str, Mapping[str, metrics.Interval]], langs: Sequence[str]):
-    """Grouped bars: per method, the weak P@1 gain of each target language with its paired interval
-    (`intervals`: `per_language_intervals`). Returns the (closed) figure."""
-    methods = list(intervals)
-    fig, ax = plt.subplots(figsize=(8, 3.4))
-    width = 0.8 / len(langs)
-    for k, lang in enumerate(langs):
-        ivs = [intervals[m][lang] for m in methods]
-        means = [iv.diff for iv in ivs]
-        errors = [[iv.diff - iv.low for iv in ivs], [iv.high - iv.diff for iv in ivs]]
-        x = np.arange(len(methods)) + (k - (len(langs) - 1) / 2) * width
-        ax.bar(x, means, width, yerr=errors, color=plot.lang_color(lang), label=f"{lang} ({LANGUAGES[lang].script})",
-               error_kw={"lw": 0.8})
-    ax.axhline(0, color="0.2", lw=0.8)
-    ax.set_xticks(np.arange(len(methods)), [m.replace("word alignment ", "word align.\n") for m in methods],
-                  fontsize=8)
-    ax.set_ylabel("weak P@1 gain over base\n(en→X, 95 % interval)")
-    ax.legend(fontsize=7, ncol=3)
-    plt.close(fig)
-    return fig
+    return shown
 
 
 # ---------------------------------------------------------------- how much parallel text
 
-def sweep_table(sweep: Mapping[tuple[str, int], object], base, resamples: int, seed: int,
-                measures: Sequence[str] = SWEEP_MEASURES) -> pd.DataFrame:
-    """Tidy rows (method, paragraphs, measure, value, gain, low, high): each sweep point's value and its
-    paired gain over `base` with the 95 % interval (`sweep`: {(method id, paragraphs): VariantEval})."""
-    rows = []
-    for (method, n), v in sweep.items():
-        for m in measures:
-            iv = metrics.paired_bootstrap(np.asarray(v.outcome(m)), np.asarray(base.outcome(m)), resamples, seed)
-            rows.append({"method": METHOD_NAMES[method], "paragraphs": n, "measure": m, "value": v.summary()[m],
-                         "gain": iv.diff, "low": iv.low, "high": iv.high})
-    return pd.DataFrame(rows)
+def sweep_table(sweep: Mapping[tuple[str, int], object], base, resamples: int, seed: int) -> pd.DataFrame:
+    """`common.sweep_table` of the sweep ({(method id, paragraphs): VariantEval}) on `SWEEP_MEASURES`:
+    tidy rows (method, paragraphs, measure, value, gain, low, high), each gain over `base`."""
+    return common.sweep_table(sweep, base, resamples, seed, measures=SWEEP_MEASURES,
+                              describe=lambda key: {"method": METHOD_NAMES[key[0]], "paragraphs": key[1]})
 
 
 def sweep_values(table: pd.DataFrame) -> pd.DataFrame:
@@ -446,19 +363,15 @@ def fig_sweep(table: pd.DataFrame):
 
 # ---------------------------------------------------------------- results table
 
-def record_variants(evals: Mapping, sweep: Mapping[tuple[str, int], object], n_par: int, seed: int) -> None:
-    """`record_results` of every variant: the base model (family base), the random-init control and
-    every method trained from it (family control, `random-init+<slug>`), every method trained from the
-    base model (family parallel, `RESULT_SLUGS`) and the smaller sweep points (`<method>-n<size>`)."""
-    record.record_results("base", evals["base"], family="base", seed=seed)
-    record.record_results(f"random-init-{seed}", evals["random init"], family="control", seed=seed)
-    for name, v in evals.items():
-        if name in ("base", "random init"):
-            continue
-        plain = name.replace(RI, "")
-        ri = plain != name
-        record.record_results(("random-init+" if ri else "") + RESULT_SLUGS[plain], v,
-                              family="control" if ri else "parallel", seed=seed)
+def record_variants(evals: Mapping, sweep: Mapping[tuple[str, int], object], n_par: int,
+                    seed: int) -> list[tuple[str, str]]:
+    """`record_results` of every variant (`common.record_variants`: the base model, the random-init
+    control and every method trained from it, every method trained from the base model, family
+    parallel, `RESULT_SLUGS`), then the smaller sweep points (`<method>-n<size>`). Returns (variant,
+    family) in recording order."""
+    done = common.record_variants(evals, RESULT_SLUGS, seed=seed, family="parallel")
     for (method, n), v in sweep.items():
         if n != n_par:
             record.record_results(f"{method}-n{n}", v, family="parallel", seed=seed, n=n)
+            done.append((f"{method}-n{n}", "parallel"))
+    return done

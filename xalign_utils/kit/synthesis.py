@@ -21,12 +21,17 @@ def languages(rows: pd.DataFrame) -> list[str]:
 
 
 def leaderboard(rows: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
-    """`ledger.leaderboard` without the variants that have none of its measures; glues `n_variants`."""
+    """`ledger.leaderboard` without the variants that have none of its measures."""
     board = ledger.leaderboard(rows, floors)
-    board = board.dropna(how="all", subset=[c for c in board.columns
-                                            if c not in ("chapter", "variant", "seeds", "layer")])
+    return board.dropna(how="all", subset=[c for c in board.columns
+                                           if c not in ("chapter", "variant", "seeds", "layer")])
+
+
+def publish_leaderboard(board: pd.DataFrame, floors: pd.DataFrame, build_dir: Path, preset: str) -> Path:
+    """Glue how many variants the leaderboard lists (`n_variants`, the floor rows not counted) and
+    write it as a CSV (`write_leaderboard`); returns the file."""
     glue_text("n_variants", str(len(board) - len(floors)))
-    return board
+    return write_leaderboard(board, build_dir, preset)
 
 
 def write_leaderboard(board: pd.DataFrame, build_dir: Path, preset: str) -> Path:

@@ -110,7 +110,8 @@ def controls(langs: Sequence[str], eval_texts: Mapping[str, Sequence[str]], seed
 def record_transforms(results: pd.DataFrame, verdicts: Mapping[str, Mapping[str, tuple]], controls: pd.DataFrame,
                       lir_rank: int, lsar_rank: int, n_outliers: int) -> None:
     """Record each transform's numbers (base model; strong mAP also on the random-init control) and
-    glue the chosen ranks, the number of outlier dimensions, each transform's weak and strong
+    glue the chosen ranks, the number of outlier dimensions (`n_outliers`: the chapter refits the
+    outlier transform to count them, cheap: one mean per dimension), each transform's weak and strong
     intervals and the chance and TF-IDF references. `results` is indexed by (model, transform)."""
     for tname, key in KEYS.items():
         record(f"{key}_weak_p1", results.loc[("base", tname), "weak P@1"])
@@ -405,15 +406,12 @@ def centring_status(weak: str, strong: str) -> str:
     return "inconclusive"
 
 
-def glue_findings(verdicts: Mapping[str, Mapping[str, tuple]], results: pd.DataFrame, n_compared: int,
-                  lid_centred, n_langs: int, resamples: int, seed: int) -> None:
-    """Glue the sentences of "What we found": the verdict count, centring's verdicts (strong, weak,
-    on the random-init control, against the control's gain, LID), LIR's, and `status_finding4`.
-    `n_compared`: the chapter's compare calls; `lid_centred`: per-item LID outcomes after centring
-    (base model), whose interval against chance is the one verdict not made by `compare`."""
-    n_verdicts = n_compared + 1
-    glue_text("n_verdicts", str(n_verdicts))
-    glue_text("n_spurious", f"{0.05 * n_verdicts:.1f}")
+def glue_findings(verdicts: Mapping[str, Mapping[str, tuple]], results: pd.DataFrame, lid_vs_chance: tuple,
+                  *, n_langs: int) -> None:
+    """Glue the sentences of "What we found": centring's verdicts (strong, weak, on the random-init
+    control, against the control's gain, LID), LIR's, and `status_finding4`. `lid_vs_chance`: the
+    chapter's (interval, verdict) of the per-item LID probe after centring (base model) against
+    chance, 1 / `n_langs` (the verdict count is `Verdicts.glue_count`'s)."""
     c = {k: v for k, (_, v) in verdicts["centring"].items()}
     glue_text("verdict_strong", says(c["strong"], "reproduced", "contradicted", "not reproduced (inconclusive)"))
     glue_text("verdict_lir", says(verdicts["LIR"]["strong"][1], *CHANGE))
@@ -422,12 +420,10 @@ def glue_findings(verdicts: Mapping[str, Mapping[str, tuple]], results: pd.DataF
     glue_verdict("gain_vs_control", verdicts["centring"]["gain vs random init"],
                  "larger than on the random-init control", "smaller than on the random-init control",
                  "not distinguishable from the gain on the random-init control")
-    lid_chance = 1 / n_langs
-    glue_text("lid_chance", f"{lid_chance:.3f}")
-    lid_above = metrics.verdict(metrics.mean_interval(lid_centred - lid_chance, resamples, seed))
+    glue_text("lid_chance", f"{1 / n_langs:.3f}")
     glue_text("verdict_lid", says(c["LID"], *CHANGE) + " the probe's accuracy (Δ "
               + str(verdicts["centring"]["LID"][0]) + "), which "
-              + says(lid_above, "stays above chance: the language signal is not only in the mean",
+              + says(lid_vs_chance[1], "stays above chance: the language signal is not only in the mean",
                      "falls below chance", "cannot be distinguished from chance"))
     mapped = {t: results.loc[("base", t), "strong mAP"] for t in ("none", "centring", "LIR", "LSAR")}
     glue_text("status_finding4", centring_status(c["weak"], c["strong"])
@@ -439,16 +435,13 @@ def glue_findings(verdicts: Mapping[str, Mapping[str, tuple]], results: pd.DataF
 # ---------------------------------------------------------------- helpers of the visible cells
 
 def load_models(preset: str, model: str, seed: int) -> dict:
-    """Seed everything, set the book's plot style, and load the chapter's model ("base": the preset's
-    pretrained checkpoint, else a local HF directory) and its random-init control of the same shape:
-    {"base": encoder, "random init": encoder}."""
+    """The chapter's model ("base": the preset's pretrained checkpoint, else a local HF directory) and
+    its random-init control of the same shape (weights drawn with `seed`): {"base": encoder,
+    "random init": encoder}. The chapter seeds everything (`train.seed_everything`) before."""
     from ..checkpoints import base_model
     from ..models import load_model, random_init_like
     from ..presets import get_preset
-    from ..train import seed_everything
 
-    seed_everything(seed)
-    plot.setup()
     enc = base_model(get_preset(preset).name, seed) if model == "base" else load_model(model)
     return {"base": enc, "random init": random_init_like(enc, seed)}
 
@@ -475,25 +468,6 @@ def outcome(embs: Mapping[str, np.ndarray], hits: pd.DataFrame, strong: Mapping,
 def results_table(rows: Mapping[tuple[str, str], Mapping[str, float]]) -> pd.DataFrame:
     """{(model, transform): means} as a table indexed by (model, transform)."""
     return pd.DataFrame(rows).T.rename_axis(["model", "transform"])
-
-
-def transform_verdicts(compare, outcomes: Mapping[tuple, Mapping],
-                       models: tuple[str, str] = ("base", "random init")) -> dict[str, dict[str, tuple]]:
-    """Each transform measured on the base model (`outcomes[(model, transform)]`, in their order)
-    against no transform, in this order (`compare`: the chapter's
-    `metrics.Verdicts.compare`, so the order of its verdicts is the chapter's): weak P@1, strong mAP,
-    strong mAP on the random-init control, the LID probe (all per item), and the base model's
-    strong-mAP gain against the control's gain (a difference in differences). Returns {transform:
-    {"weak", "strong", "strong (random init)", "LID", "gain vs random init": (interval, verdict)}}."""
-    base, ctrl = models
-    out = {}
-    for t in [t for (name, t) in outcomes if name == base and t != "none"]:
-        b, b0 = outcomes[(base, t)], outcomes[(base, "none")]
-        c, c0 = outcomes[(ctrl, t)], outcomes[(ctrl, "none")]
-        out[t] = {"weak": compare(b["hits"], b0["hits"]), "strong": compare(b["ap"], b0["ap"]),
-                  "strong (random init)": compare(c["ap"], c0["ap"]), "LID": compare(b["lid"], b0["lid"]),
-                  "gain vs random init": compare(b["ap"] - b0["ap"], c["ap"] - c0["ap"])}
-    return out
 
 
 LIR_RANKS = (0, 1, 2, 4, 8, 16, 32)  # LIR's ranks tried (LSAR's: 0 to the number of languages - 1)
@@ -528,14 +502,6 @@ def load_reference(name: str, eval_texts: Mapping[str, Sequence[str]], fit_texts
     sets = reference_texts(eval_texts, fit_texts, par, rows, n_fit, seed)
     evals, fits, pars = (embed_all({name: enc}, {name: layer}, texts)[name] for texts in sets)
     return enc, rows, layer, choose_ranks(fits, pars), (evals, fits, pars)
-
-
-def strong_verdicts(compare, outcomes: Mapping[tuple[str, str], Mapping], model: str) -> dict[str, tuple]:
-    """Each transform measured on `model` (in the order of `outcomes`) against no transform: the
-    per-item strong average precision through `compare` (the chapter's `Verdicts.compare`).
-    Returns {transform: (interval, verdict)}."""
-    base = outcomes[(model, "none")]["ap"]
-    return {t: compare(o["ap"], base) for (name, t), o in outcomes.items() if name == model and t != "none"}
 
 
 def reference_texts(eval_texts: Mapping[str, Sequence[str]], fit_texts: Mapping[str, Sequence[str]],
