@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import metrics
+from .. import metrics, plot
 from ..findings import adapter_status, modular_status, says
 from ..record import glue_text, glue_verdict, record, record_results
 
@@ -199,9 +199,8 @@ def fig_params(evals: Mapping, *, align_names: Sequence[str], ri_names: Sequence
             xs = [n_trained[n] for n in names]
             ivs = [metrics.paired_bootstrap(np.asarray(evals[n].outcome(m)), np.asarray(evals[start].outcome(m)),
                                             resamples, seed) for n in names]
-            ax.errorbar(xs, [iv.diff for iv in ivs],
-                        yerr=[[iv.diff - iv.low for iv in ivs], [iv.high - iv.diff for iv in ivs]],
-                        fmt=marker, ls="-" if start == "base" else ":", capsize=3, label=f"from {start}")
+            plot.interval_lines(xs, ivs, ax, fmt=marker, ls="-" if start == "base" else ":",
+                                label=f"from {start}")
             for x, n, iv in zip(xs, names, ivs):
                 label = n.replace(RI, "").replace("LoRA ", "").replace("full fine-tuning", "full")
                 ax.annotate(label, (x, iv.diff), textcoords="offset points", xytext=(4, 4), fontsize=7)

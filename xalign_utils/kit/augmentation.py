@@ -151,8 +151,8 @@ def fig_cosda(table: pd.DataFrame):
     for ax, task in zip(axes, ("apps", "POS")):
         for i, start in enumerate(("base", "random init")):
             t = table[(table.task == task) & (table.start == start)].sort_values("p")
-            ax.errorbar(t.p + (i - 0.5) * 0.02, t.gain, yerr=[t.gain - t.low, t.high - t.gain], marker="o", capsize=3,
-                        color=f"C{i}", label=f"from {start}")
+            plot.interval_lines(t.p + (i - 0.5) * 0.02, list(zip(t.gain, t.low, t.high)), ax, color=f"C{i}",
+                                label=f"from {start}")
         ax.axhline(0, color="0.3", lw=0.8)
         ax.set_xlabel("switching probability p")
         ax.set_ylabel(f"zero-shot {task} accuracy gain over p = 0\n(non-English mean, 95 % interval)", fontsize=9)

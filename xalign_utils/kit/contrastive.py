@@ -332,7 +332,7 @@ def fig_negatives(sweep: Mapping, base, resamples: int, seed: int):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
     for ax, m in zip(axes, SWEEP_MEASURES):
         t = table[table.measure == m].sort_values("batch")
-        ax.errorbar(t["negatives per row"], t.gain, yerr=[t.gain - t.low, t.high - t.gain], marker="o", capsize=3)
+        plot.interval_lines(t["negatives per row"], list(zip(t.gain, t.low, t.high)), ax)
         ax.axhline(0, color="0.3", lw=0.8)
         ax.set_xscale("log")
         ax.minorticks_off()

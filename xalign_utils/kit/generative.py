@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import metrics
+from .. import metrics, plot
 from ..findings import generative_status, layer_status, says
 from ..methods import generative as G
 from ..record import glue_text, glue_verdict, record, record_results
@@ -277,7 +277,7 @@ def _errorbar(ax, xs, ivs, fmt, transform=None, **kw):
     t = transform or (lambda v: v)
     ys = np.array([t(iv.diff) for iv in ivs])
     lo, hi = np.array([t(iv.low) for iv in ivs]), np.array([t(iv.high) for iv in ivs])
-    ax.errorbar(xs, ys, yerr=[ys - lo, hi - ys], fmt=fmt, capsize=3, **kw)
+    plot.interval_lines(xs, list(zip(ys, lo, hi)), ax, fmt=fmt, **kw)
     return ys
 
 

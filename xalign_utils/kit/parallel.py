@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import record
+from .. import plot, record
 from ..findings import parallel_data_status, says, transfer_status
 from ..languages import LANGUAGES, script_groups
 from ..methods.parallel import METHOD_NAMES
@@ -348,8 +348,8 @@ def fig_sweep(table: pd.DataFrame):
     for ax, m in zip(axes, measures):
         for i, method in enumerate(dict.fromkeys(table.method)):
             t = table[(table.method == method) & (table.measure == m)].sort_values("paragraphs")
-            ax.errorbar(t.paragraphs, t.gain, yerr=[t.gain - t.low, t.high - t.gain], marker="o", capsize=3,
-                        color=f"C{i}", label=method)
+            plot.interval_lines(t.paragraphs, list(zip(t.gain, t.low, t.high)), ax, color=f"C{i}",
+                                label=method)
         ax.axhline(0, color="0.2", lw=0.8)
         ax.set_xscale("log")
         ax.minorticks_off()
