@@ -8,6 +8,7 @@ import pytest
 from xalign_utils import metrics
 from xalign_utils.data import Sentence
 from xalign_utils.kit import augmentation as kit
+from xalign_utils.record import record_results
 from xalign_utils.transfer import TransferResult
 
 COLS = {"apps": ["de", "zh"], "POS": ["de"]}
@@ -245,9 +246,10 @@ def test_records_every_variant_and_cosda_run(tmp_path, monkeypatch):
     monkeypatch.setenv("XALIGN_RESULTS_PATH", str(tmp_path / "results.csv"))
     monkeypatch.setattr("myst_nb.glue", lambda *a, **k: None)
     kit.record_summaries(evals())
-    kit.record_variants(evals(), 0)
+    for r in kit.variant_results(evals(), 0) + kit.cosda_results(runs(), -1, 0):
+        record_results(**r)
     verdicts = {(s, t): (iv(0.1, 0.0, 0.2), "inconclusive") for s in ("base", "random init") for t in ("apps", "POS")}
-    kit.record_cosda(runs(), verdicts, -1, 0)
+    kit.record_cosda(verdicts)
     recorded = json.loads((tmp_path / "metrics.json").read_text())
     assert recorded["tlm_pos"]["value"] == 0.5 and "control_pos" not in recorded and "mlm_ri_weak_p1" in recorded
     assert recorded["cosda_ri_pos_gain"]["value"] == 0.1
@@ -283,3 +285,15 @@ def test_nb01_table_and_glue(glued):
     assert none.empty
     kit.glue_nb01(none, all_01[all_01.variant != "tlm"], 4)
     assert glued["tlm_matches"].startswith("not comparable with")
+
+
+def test_nb01_recipe_reads_notebook_01s_parameters_cell(monkeypatch):
+    import xalign_utils.build as build
+
+    monkeypatch.setattr(build, "notebook_parameters", lambda stem: {"steps": 7, "batch_size": 3, "lr": 2e-3, "seed": 0}
+                        if stem == "01_parallel_data" else {})
+    assert kit.nb01_recipe() == (7, 3, 2e-3)
+    glued = {}
+    monkeypatch.setattr(kit, "glue_text", lambda k, v: glued.setdefault(k, v))
+    kit.glue_recipe(*kit.nb01_recipe())
+    assert glued["tlm_recipe"] == "7 steps of 3 translation pairs plus 2 monolingual sequences, learning rate 2e-3"

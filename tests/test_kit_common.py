@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from _helpers import capture_glue  # noqa: E402
 
-from xalign_utils import metrics, record  # noqa: E402
+from xalign_utils import metrics  # noqa: E402
 from xalign_utils.harness import VariantEval  # noqa: E402
 from xalign_utils.kit import common  # noqa: E402
 from xalign_utils.transfer import TransferResult  # noqa: E402
@@ -84,16 +84,14 @@ def test_record_summary_skips_unmeasured_values_and_needs_every_variant(evals, g
         common.record_summary(evals, {"not measured": "x"}, {"weak P@1": "p1"})
 
 
-def test_record_variants_names_and_families(evals, monkeypatch):
-    calls = []
-    monkeypatch.setattr(record, "record_results", lambda variant, rows, family, seed, **kw: calls.append(
-        (variant, family, seed)))
+def test_variant_results_names_and_families(evals):
     evals = {**evals, "B (control)": evals["A"]}
-    done = common.record_variants(evals, {"A": "a", "B (control)": "b"}, seed=7, family="parallel",
+    rows = common.variant_results(evals, {"A": "a", "B (control)": "b"}, seed=7, family="parallel",
                                   families={"B (control)": "control"})
-    assert done == [("base", "base"), ("random-init-7", "control"), ("a", "parallel"), ("random-init+a", "control"),
-                    ("b", "control")]
-    assert [(v, f) for v, f, _ in calls] == done and {s for _, _, s in calls} == {7}
+    assert [(r["variant"], r["family"]) for r in rows] == [
+        ("base", "base"), ("random-init-7", "control"), ("a", "parallel"), ("random-init+a", "control"),
+        ("b", "control")]
+    assert {r["seed"] for r in rows} == {7} and rows[2]["table"] is evals["A"]
 
 
 def test_per_language_intervals_table_figure_and_gains(evals):

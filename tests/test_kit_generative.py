@@ -342,12 +342,13 @@ def test_lost_continuations_show_the_worst_variants_first_wrong_continuation(eva
     assert table.loc["de", "the same prompt, λ = 0"] == evals["λ = 0"].greedy["de"][0]
 
 
-def test_record_all_names_the_pretrained_decoder_and_the_families(sink, evals, tmp_path):
+def test_decoder_results_name_the_pretrained_decoder_and_the_families(sink, evals, tmp_path):
     from xalign_utils import record as rec
 
     names = ["base", "random init", "λ = 0"]
     rec._recorded.pop(str((tmp_path / "results.csv").resolve()), None)
-    kit.record_all(evals, names, seed=0)
+    for r in kit.decoder_results(evals, names, seed=0):
+        rec.record_results(**r)
     table = pd.read_csv(tmp_path / "results.csv")
     assert table.groupby("variant").family.first().to_dict() == {"base decoder": "base", "random init": "base",
                                                                  "λ = 0": "generative"}

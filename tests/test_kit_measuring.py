@@ -11,6 +11,7 @@ from xalign_utils import metrics
 from xalign_utils.evaluate import Protocol, retrieval_hits
 from xalign_utils.kit import measuring as kit
 from xalign_utils.methods.transforms import LanguageCentering
+from xalign_utils.record import record_results
 from xalign_utils.transfer import TransferResult
 
 matplotlib.use("Agg")
@@ -441,20 +442,21 @@ def test_reference_tables_put_the_four_models_side_by_side():
     assert view2.loc["POS accuracy (non-English)", "random init"] == pytest.approx(0.1)
 
 
-def test_record_chapter_results_takes_its_sizes_by_name(glued, tmp_path):
+def test_chapter_results_take_their_sizes_by_name(glued, tmp_path):
     p = fake_protocol()
     t = pd.DataFrame({"src": "en", "tgt": "de", "layer": 1, "measure": ["p_at_1_cosine"], "value": [0.5], "n": 12})
     measured = {(n, v): (None, t) for n in ("base", "random init 0") for v in kit.VIEWS}
     measured["TF-IDF", "—"] = (None, t)
     apps = {n: transfer({"en": 0.9, "de": 0.6, "ru": 0.5}) for n in ("base", "random init 0", "TF-IDF")}
     pos = {n: transfer({"en": 0.8, "de": 0.5, "ru": 0.4}) for n in ("base", "random init 0")}
-    kit.record_chapter_results({"base": p, "random init 0": p}, measured, apps, pos, control_seeds=[0],
-                               names=["random init 0"], corpus_p={"comparable": p, "matched": p},
-                               corpus_apps={"matched": apps["base"]}, non_en=["de", "ru"], n_items=12, seed=0)
+    for r in kit.chapter_results({"base": p, "random init 0": p}, measured, apps, pos, control_seeds=[0],
+                                 names=["random init 0"], corpus_p={"comparable": p, "matched": p},
+                                 corpus_apps={"matched": apps["base"]}, non_en=["de", "ru"], n_items=12, seed=0):
+        record_results(**r)
     rows = pd.read_csv(tmp_path / "results.csv")
     assert set(rows.variant) == {"base", "random-init-0", "tfidf", "base-matched"}
     with pytest.raises(TypeError):
-        kit.record_chapter_results({"base": p}, measured, apps, pos, [0], ["random init 0"], {}, {}, ["de"], 12, 0)
+        kit.chapter_results({"base": p}, measured, apps, pos, [0], ["random init 0"], {}, {}, ["de"], 12, 0)
 
 
 def test_reference_view2_averages_the_controls_and_adds_the_majority():

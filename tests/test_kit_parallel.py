@@ -242,13 +242,134 @@ def test_sweep_table_values_sentence_records_and_figure(evals, glued, tmp_path):
     assert glued["n_shown"] == "12" and "n_verdicts" not in glued  # counted by Verdicts.glue_count
 
 
-def test_record_variants_names_and_families(evals, monkeypatch):
-    calls = []
-    monkeypatch.setattr(record, "record_results", lambda variant, table, family, seed, n=None:
-                        calls.append((variant, family, n)))
+def test_variant_results_names_families_and_order(evals):
     sweep = {("tlm", 8): evals["TLM"], ("tlm", 100): evals["TLM"]}
-    done = kit.record_variants(evals, sweep, 100, 3)
+    rows = kit.variant_results(evals, sweep, 100, 3)
+    calls = [(r["variant"], r["family"], r.get("n")) for r in rows]
     assert calls[:2] == [("base", "base", None), ("random-init-3", "control", None)]
     assert ("mlm-unpaired", "parallel", None) in calls and ("random-init+distill", "control", None) in calls
     assert calls[-1] == ("tlm-n8", "parallel", 8) and len(calls) == len(evals) + 1
-    assert done == [(v, f) for v, f, _ in calls]
+    assert all(r["seed"] == 3 for r in rows) and rows[0]["table"] is evals["base"]
+    assert rows[-1]["table"] is evals["TLM"]
+
+
+# ---------------------------------------------------------------- a real teacher
+
+TEACHER = "me5-small"
+
+
+@pytest.fixture(scope="module")
+def every(evals):
+    out = dict(evals)
+    for i, name in enumerate((kit.teacher_label(TEACHER), kit.INFONCE)):
+        out[name] = fake_eval(name, 0.5, 40 + i, pos=False, full=False)
+        out[name + kit.RI] = fake_eval(name + kit.RI, 0.4, 50 + i, pos=False, full=False)
+    return out
+
+
+def versus_of(every, verdicts=None):
+    metrics = Verdicts(200, 0)
+    out = {k: metrics.compare(every[a].outcome(k[1]), every[b].outcome(k[1]))
+           for k, (a, b) in kit.teacher_contrasts(TEACHER).items()}
+    return {k: (iv, (verdicts or {}).get(k, v)) for k, (iv, v) in out.items()}
+
+
+def test_teacher_contrasts_cover_both_starts_and_skip_the_ends_read_above():
+    contrasts = kit.teacher_contrasts(TEACHER)
+    assert len(contrasts) == 7 * 2 - 1 and kit.SELF_ENDS not in contrasts
+    t = "distillation from me5-small"
+    assert contrasts[("real teacher − self-distillation, from random init", "weak P@1")] == (
+        t + kit.RI, "distillation" + kit.RI)
+    assert contrasts[("InfoNCE: from base − from random init", "apps accuracy")] == ("InfoNCE", "InfoNCE" + kit.RI)
+    assert {label for label, _ in contrasts} == set(kit.CONTRAST_KEYS)
+    assert kit.teacher_contrasts("") == {} and kit.teacher_variants("") == []
+
+
+def test_teacher_table_rows_and_references(every):
+    table = kit.teacher_table(every, TEACHER, {"weak P@1": 0.01, "apps accuracy": 0.25, "strong mAP": 0.1},
+                              {"weak P@1": 0.2, "apps accuracy": 0.3, "strong mAP": 0.1})
+    assert list(table.columns) == list(kit.TEACHER_MEASURES)
+    assert list(table.index) == ["base", "random init", *kit.teacher_variants(TEACHER), "chance",
+                                 kit.common.MAJORITY, kit.common.TFIDF]
+    assert table.loc["InfoNCE" + kit.RI, "weak P@1"] == every["InfoNCE" + kit.RI].summary()["weak P@1"]
+    assert table.loc["chance", "weak P@1"] == 0.01 and table.loc[kit.common.TFIDF, "apps accuracy"] == 0.3
+    assert "skipped" in kit.teacher_table(every, "", {}, {}).columns
+
+
+def test_versus_table_fills_the_self_ends_from_above(every):
+    versus = versus_of(every)
+    iv = Interval(0.01, 0.0, 0.02, 10, 100, 0, 0.95)
+    table = kit.versus_table(versus, {"distillation": (iv, "better")})
+    assert list(table.index) == list(kit.CONTRAST_KEYS) and list(table.columns) == list(kit.TEACHER_MEASURES)
+    assert table.loc["self-distillation: from base − from random init", "weak P@1"] == f"{iv} better"
+    assert "skipped" in kit.versus_table({}, {}).columns
+
+
+@pytest.mark.parametrize("base", ["better", "worse", "inconclusive"])
+@pytest.mark.parametrize("ri", ["better", "worse", "inconclusive"])
+@pytest.mark.parametrize("nce", ["better", "worse", "inconclusive"])
+def test_teacher_sentence_for_every_verdict(base, ri, nce):
+    text = kit.teacher_sentence({"teacher_self": base, "teacher_self_ri": ri, "teacher_infonce": nce}, TEACHER)
+    assert text.startswith("Distilling me5-small") and text.endswith(".") and "  " not in text
+    assert ("from random weights it also does better" in text) == (ri == "better")
+    assert "carries alignment" not in text  # whether it does is the fit's conclusion (fit_conclusion)
+    assert ("beats InfoNCE" in text) == (nce == "better")
+    with pytest.raises(ValueError, match="unknown verdict"):
+        kit.teacher_sentence({"teacher_self": "maybe", "teacher_self_ri": ri, "teacher_infonce": nce}, TEACHER)
+
+
+def test_glue_teacher_records_and_results(every, glued, tmp_path):
+    iv = Interval(0.01, 0.0, 0.02, 10, 100, 0, 0.95)
+    versus = versus_of(every, {("real teacher − self-distillation, from random init", "weak P@1"): "better"})
+    kit.glue_teacher(versus, {"distillation": (iv, "worse")}, every, TEACHER)
+    assert glued["teacher"] == TEACHER and glued["verdict_ends_self_p1"] == "below" and glued["iv_ends_self_p1"] == str(iv)
+    assert glued["verdict_teacher_self_ri_p1"] == "above"
+    assert glued["tv_infonce_ri_p1"] == f"{every['InfoNCE' + kit.RI].summary()['weak P@1']:.3f}"
+    assert "from random weights it also does better" in glued["teacher_sentence"]
+    want = {f"{p}_{k}_{m}" for p in ("iv", "verdict") for k in kit.CONTRAST_KEYS.values() for m in ("p1", "apps")}
+    assert want <= set(glued)
+    names = kit.record_teacher(every, TEACHER)
+    assert names == [f"{v}_{m}" for v in ("distill_teacher", "distill_teacher_ri", "infonce", "infonce_ri")
+                     for m in ("weak_p1", "apps")]
+    assert set(json.loads((tmp_path / "metrics.json").read_text())) == set(names)
+    rows = kit.teacher_results(every, TEACHER, 3)
+    assert [(r["variant"], r["family"], r["seed"]) for r in rows] == [
+        ("distill-teacher-me5", "parallel", 3), ("random-init+distill-teacher-me5", "control", 3),
+        ("infonce-01", "contrastive", 3), ("random-init+infonce-01", "control", 3)]
+    assert rows[1]["table"] is every["distillation from me5-small" + kit.RI]
+
+
+def test_glue_teacher_when_skipped(glued):
+    kit.glue_teacher({}, {}, {}, "")
+    assert glued["teacher"] == "n/a" and glued["iv_teacher_self_p1"] == "n/a" and glued["tv_self_ri_apps"] == "n/a"
+    assert "skipped" in glued["teacher_sentence"]
+    assert kit.record_teacher({}, "") == [] and kit.teacher_results({}, "", 0) == []
+
+
+def test_teacher_fit_by_hand_and_its_sentence(glued):
+    t = kit.teacher_label(TEACHER)
+    curves = {t: [5.0, 4.0, 3.0, 1.0, 2.0], t + kit.RI: [9.0, 9.0, 9.0, 3.0, 5.0]}
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    f = kit.teacher_fit(curves, TEACHER, x, tail=2)
+    # cosines: (0 + 1/√2 + 1/√2) x 2 over 6 ordered pairs; the mean row (2/3, 2/3): squared deviations
+    # (1/9 + 4/9) + (4/9 + 1/9) + (1/9 + 1/9) = 12/9 over 6 entries, twice
+    assert f["cosine"] == pytest.approx(2 * 2 ** -0.5 / 3) and f["floor"] == pytest.approx(2 * 12 / 9 / 6)
+    assert f["end"] == 1.5 and f["end_ri"] == 4.0
+    with pytest.raises(ValueError, match="needs widths="):
+        kit.glue_teacher_fit(curves, TEACHER, x, tail=2)
+    kit.glue_teacher_fit(curves, TEACHER, x, (128, 384), tail=2)
+    assert glued["student_width"] == "128" and glued["teacher_width"] == "384"
+    assert "ends at 1.500 from the base model and 4.000 from random init (mean of the last 2 steps). " \
+        in glued["teacher_fit_sentence"]
+    assert glued["teacher_fit_sentence"].endswith(kit.fit_conclusion(kit.teacher_fit(curves, TEACHER, x, tail=2)))
+    kit.glue_teacher_fit({}, "", None)
+    assert "skipped" in glued["teacher_fit_sentence"] and glued["teacher_width"] == "n/a"
+    with pytest.raises(ValueError, match="at least two target rows"):
+        kit.teacher_fit(curves, TEACHER, x[:1])
+
+
+def test_fit_conclusion_answers_only_when_a_student_beat_the_mean():
+    assert kit.fit_conclusion({"floor": 0.36, "end": 0.38, "end_ri": 0.37}).startswith("Neither student")
+    assert "does not answer" in kit.fit_conclusion({"floor": 0.36, "end": 0.38, "end_ri": 0.37})
+    assert kit.fit_conclusion({"floor": 0.36, "end": 0.30, "end_ri": 0.37}).startswith("Only the student from the base")
+    assert kit.fit_conclusion({"floor": 0.36, "end": 0.30, "end_ri": 0.20}).startswith("Both students")

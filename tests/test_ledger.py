@@ -218,3 +218,48 @@ def test_checks_are_rerun_on_the_random_init_start_where_it_was_trained():
     row = out.iloc[0]
     assert (row["from the base"].diff, row["verdict"]) == (1.0, "reproduced")
     assert str(row["from random init"]) == "-1.000 [-1.000, -1.000]" and row["random-init verdict"] == "not reproduced"
+
+
+def test_end_checks_skip_missing_variants_and_pair_across_chapters():
+    rng = np.random.default_rng(0)
+    hit = rng.random((40,)) < 0.5
+    R = ledger.Results("ci", pd.DataFrame(), {
+        "02_x": {("full", 0): {"p_at_1_cosine": {"de": hit.astype(float)}},
+                 ("before", 0): {"p_at_1_cosine": {"de": hit.astype(float)}}},
+        "03_x": {("lora", 0): {"p_at_1_cosine": {"de": np.ones(40)}}}})
+    checks = [ledger.EndCheck(2, "02_x", "full", "before", "p_at_1_cosine", "full − before"),
+              ledger.EndCheck(11, "03_x", "lora", "full", "p_at_1_cosine", "lora − full", kind="not worse",
+                              b_chapter="02_x"),
+              ledger.EndCheck(1, "00b_x", "fake", "fake-ri", "p_at_1_fake_english", "not built")]
+    out = ledger.end_checks(R, checks, resamples=200)
+    assert [e.finding for e, _ in out] == [2, 11]  # the chapter that recorded nothing is left out
+    same, lora = out[0][1], out[1][1]
+    assert (same.interval.diff, same.interval.low, same.interval.high) == (0.0, 0.0, 0.0)
+    assert same.verdict == "inconclusive at this scale"  # identical systems: no difference either way
+    assert lora.interval.diff == pytest.approx(1 - hit.mean()) and lora.verdict == "reproduced"
+    table = ledger.end_table(out)
+    assert list(table.finding) == [2, 11] and table.verdict.iloc[1] == "reproduced"
+
+
+def test_end_checks_refuse_different_items_across_chapters():
+    R = ledger.Results("ci", pd.DataFrame(), {
+        "02_x": {("full", 0): {"p_at_1_cosine": {"de": np.ones(30)}}},
+        "03_x": {("lora", 0): {"p_at_1_cosine": {"de": np.ones(25)}}}})
+    check = ledger.EndCheck(11, "03_x", "lora", "full", "p_at_1_cosine", "lora − full", b_chapter="02_x")
+    with pytest.raises(ValueError, match="different items"):
+        ledger.end_checks(R, [check], resamples=100)
+
+
+def test_every_end_check_names_a_ledger_finding():
+    assert {e.finding for e in ledger.END_CHECKS} <= set(range(1, len(ledger.FINDINGS) + 1))
+    assert all(e.kind in ledger.KINDS and e.predicted in (1, -1) for e in ledger.END_CHECKS)
+
+
+def test_an_end_check_can_read_b_as_the_mean_of_its_seeds():
+    R = ledger.Results("ci", pd.DataFrame(), {"00b_x": {
+        ("fake", 0): {"m": {"en-fake": np.ones(6)}},
+        ("ri", 0): {"m": {"en-fake": np.zeros(6)}}, ("ri", 1): {"m": {"en-fake": np.ones(6)}},
+        ("ri", 2): {"m": {"en-fake": np.ones(6)}}}})
+    (_, c), = ledger.end_checks(R, [ledger.EndCheck(1, "00b_x", "fake", "ri", "m", "t", b_seed_mean=True)],
+                                resamples=100)
+    assert c.interval.diff == pytest.approx(1 / 3) and c.seeds == [0]

@@ -307,3 +307,94 @@ def test_the_regulariser_reads_english_words_only(tokenizer):
     drift = float(((src - src0) ** 2).sum())
     # total - align_only cancels two float32 losses of O(1) (error ~1e-7 each) to leave the drift (> 1e-3)
     assert drift > 1e-3 and total - align_only == pytest.approx(drift, rel=1e-4)
+
+
+# ---------------------------------------------------------------- distillation from a real teacher
+def wide_teacher(tokenizer, seed=5):
+    """A 48-wide teacher with e5's conventions (a prefix, L2-normalised means) on the ci vocabulary."""
+    cfg = get_preset("ci").with_changes(model={"hidden_size": 48, "num_hidden_layers": 1, "intermediate_size": 64,
+                                               "num_attention_heads": 2})
+    return Encoder(random_init_model(cfg, seed=seed, tokenizer=tokenizer), tokenizer, name="wide", prefix="query: ",
+                   normalize=True)
+
+
+def test_teacher_draws_are_the_english_texts_of_the_batches(tokenizer):
+    drawn = P.teacher_draws(PAIRS, 3, 2, seed=4)
+    want = {PAIRS[i][1] for s in range(3) for i in np.random.default_rng([4, s]).integers(0, len(PAIRS), 2)}
+    assert drawn == sorted(want)
+    batches = P.TeacherDistillBatches(tokenizer, {e: torch.zeros(3) for e in drawn}, PAIRS, 2, 64, seed=4)
+    for s in range(3):
+        batches(s)  # every step finds its targets
+    short = P.TeacherDistillBatches(tokenizer, {drawn[0]: torch.zeros(3)}, PAIRS, 2, 64, seed=4)
+    if len(drawn) > 1:
+        with pytest.raises(ValueError, match="no teacher target .* teacher_targets"):
+            for s in range(3):
+                short(s)
+
+
+def test_teacher_targets_use_the_teachers_own_conventions_and_are_cached(tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setenv("XALIGN_CACHE_DIR", str(tmp_path))
+    teacher = wide_teacher(tokenizer)
+    texts = ["Save the document.", "Open the file."]
+    targets = P.teacher_targets(teacher, texts)
+    # by hand: prefix, the teacher's tokenizer, mean over tokens, unit length
+    for t in texts:
+        ids = tokenizer(["query: " + t], return_tensors="pt")
+        with torch.no_grad():
+            h = teacher.model.roberta(**ids).last_hidden_state[0].mean(0)
+        # one text through two code paths (batched, alone): float32 rounding of O(1) values
+        assert np.allclose(targets[t].numpy(), (h / h.norm()).numpy(), atol=1e-5)
+        assert targets[t].shape == (48,)
+    assert len(list((tmp_path / "teacher_targets").glob("*.pkl"))) == 1
+    monkeypatch.setattr(Encoder, "encode", lambda *a, **k: pytest.fail("recomputed instead of loaded"))
+    again = P.teacher_targets(teacher, texts[::-1])
+    assert all(torch.equal(again[t], targets[t]) for t in texts)
+
+
+def test_teacher_distillation_loss_by_hand_with_projection_shapes(tokenizer):
+    student = tiny_encoder(tokenizer)
+    loss_fn = P.TeacherDistillLoss(32, 48, seed=2, target_scale=3.0)
+    assert tuple(loss_fn.proj.weight.shape) == (48, 32) and tuple(loss_fn.proj.bias.shape) == (48,)
+    assert torch.equal(P.TeacherDistillLoss(32, 48, seed=2).proj.weight, loss_fn.proj.weight)  # seeded
+    assert not torch.equal(P.TeacherDistillLoss(32, 48, seed=3).proj.weight, loss_fn.proj.weight)
+    targets = {e: torch.linspace(-1, 1, 48) * (k + 1) for k, (_, e, _) in enumerate(PAIRS)}
+    batch = P.TeacherDistillBatches(tokenizer, targets, PAIRS, 3, 64, seed=0)(1)
+    with torch.no_grad():
+        ours = float(loss_fn(student.model.eval(), batch))
+    chosen = [PAIRS[i] for i in np.random.default_rng([0, 1]).integers(0, len(PAIRS), 3)]
+    W, b = (p.detach().double().numpy() for p in (loss_fn.proj.weight, loss_fn.proj.bias))
+
+    def pooled(text):  # one text alone: no padding, the mean of the last layer over its tokens
+        with torch.no_grad():
+            return student.model.roberta(**tokenizer([text], return_tensors="pt")).last_hidden_state[0].mean(0).double().numpy()
+
+    want = sum(np.mean((W @ pooled(e) + b - 3 * targets[e].double().numpy()) ** 2)
+               + np.mean((W @ pooled(x) + b - 3 * targets[e].double().numpy()) ** 2) for _, e, x in chosen) / 3
+    # float32 forward (batched and padded vs alone) against float64 by hand, squared errors of O(1): 1e-5 relative
+    assert ours == pytest.approx(want, rel=1e-5)
+
+
+def test_teacher_distillation_trains_student_and_projection_never_the_teacher(tokenizer, tmp_path, monkeypatch):
+    from xalign_utils.cache import model_fingerprint
+
+    monkeypatch.setenv("XALIGN_CACHE_DIR", str(tmp_path))
+    enc, teacher = tiny_encoder(tokenizer), wide_teacher(tokenizer)
+    with pytest.raises(ValueError, match="method 'distill_teacher' needs teacher= "):
+        P.train_method(enc, "distill_teacher", PAIRS, 2)
+    with pytest.raises(ValueError, match="teacher= goes with method 'distill_teacher' only"):
+        P.train_method(enc, "distill", PAIRS, 2, teacher=teacher)
+    with pytest.raises(ValueError, match="teacher must be an Encoder"):
+        P.train_method(enc, "distill_teacher", PAIRS, 2, teacher="me5-small")
+    before_teacher, before_start = model_fingerprint(teacher.model), model_fingerprint(enc.model)
+    seen = []
+    original = P.TeacherDistillLoss.__call__
+    monkeypatch.setattr(P.TeacherDistillLoss, "__call__",
+                        lambda self, m, b: seen.append(self.proj.weight.detach().clone()) or original(self, m, b))
+    trained, losses = P.train_method(enc, "distill_teacher", PAIRS, 4, batch_size=2, lr=1e-2, teacher=teacher)
+    assert len(losses) == 4 and all(np.isfinite(losses))
+    assert model_fingerprint(teacher.model) == before_teacher and model_fingerprint(enc.model) == before_start
+    assert model_fingerprint(trained.model) != before_start
+    assert trained.hidden_size == 32  # the student alone: the projection is not part of what is measured
+    assert not torch.equal(seen[0], seen[-1])  # the projection is trained with the student
+    with pytest.raises(ValueError, match="target_scale must be positive"):
+        P.TeacherDistillLoss(32, 48, target_scale=0)

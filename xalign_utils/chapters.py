@@ -151,12 +151,14 @@ class ParallelData(Chapter):
     reg: float
     sizes: list
     resamples: int
+    teacher: str
 
     def check(self) -> ParallelData:
         super().check()
         self.langs = _langs(self.langs, 1, "every pair is English-X")
         _positive_ints(steps=self.steps, batch_size=self.batch_size)
         _resamples(self.resamples)
+        self.check_teacher()
         if not self.lr > 0 or self.reg < 0:
             raise ValueError(f"lr must be positive and reg non-negative; got lr={self.lr!r}, reg={self.reg!r}")
         n_par = _n_parallel(self.langs)
@@ -165,6 +167,47 @@ class ParallelData(Chapter):
             raise ValueError(f"sizes must be increasing integers between 1 and {n_par - 1} (the split has {n_par} "
                              f"paragraphs); got {self.sizes}")
         return self
+
+    def check_teacher(self) -> None:
+        """The real teacher of the distillation section: a named model, or "" to skip that section."""
+        from .hub import NAMED_REQUIREMENTS, check_model_name
+
+        if not isinstance(self.teacher, str) or (self.teacher and self.teacher not in NAMED_REQUIREMENTS):
+            raise ValueError(f"teacher must be one of {', '.join(map(repr, NAMED_REQUIREMENTS))} or '' (skip the "
+                             f"real-teacher section); got {self.teacher!r}")
+        if self.teacher:
+            check_model_name(self.teacher)
+
+
+REALIGN_SIZE_NAMES = ("items", "ntrex", "tatoeba", "candidates")  # a chapter's `reference_sizes`, in order
+
+
+def realign_sizes(values) -> dict[str, int]:
+    """The realignment section's `reference_sizes` [items, ntrex, tatoeba, candidates] (`kit.realign`) as a
+    dict, checked with one-line errors."""
+    if not isinstance(values, (list, tuple)) or len(values) != len(REALIGN_SIZE_NAMES):
+        raise ValueError(f"reference_sizes must be a list of {len(REALIGN_SIZE_NAMES)} integers "
+                         f"({', '.join(REALIGN_SIZE_NAMES)}); got {values!r}")
+    out = dict(zip(REALIGN_SIZE_NAMES, values))
+    for name, value in out.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"reference_{name} must be a positive integer; got {value!r}")
+    if out["items"] < 2 or out["ntrex"] < 2:
+        raise ValueError(f"reference_items and reference_ntrex need at least 2 (retrieval needs a distractor); "
+                         f"got {out['items']}, {out['ntrex']}")
+    if not out["tatoeba"] < out["candidates"] <= 1000:
+        raise ValueError(f"reference_candidates must be above reference_tatoeba (the queries' translations plus "
+                         f"distractors) and at most 1000 (Tatoeba's size); got {out['candidates']} for "
+                         f"{out['tatoeba']} queries")
+    return out
+
+
+def _check_realign(reference, steps, sizes) -> None:
+    """The realignment section of chapters 02 and 03 (`kit.realign`): the real model ("" skips it), its
+    training steps and its evaluation sizes [items, ntrex, tatoeba, candidates]."""
+    _check_reference(reference)
+    _positive_ints(reference_steps=steps)
+    realign_sizes(sizes)
 
 
 @dataclass
@@ -183,9 +226,13 @@ class Contrastive(Chapter):
     negatives: list
     finetune_steps: int
     resamples: int
+    reference: str
+    reference_steps: int
+    reference_sizes: list
 
     def check(self) -> Contrastive:
         super().check()
+        _check_realign(self.reference, self.reference_steps, self.reference_sizes)
         self.langs = _langs(self.langs, 2, "pairs without English are measured")
         _positive_ints(steps=self.steps, batch_size=self.batch_size, finetune_steps=self.finetune_steps)
         if isinstance(self.queue_size, bool) or not isinstance(self.queue_size, int) or self.queue_size < 0:
@@ -226,9 +273,13 @@ class Adapters(Chapter):
     task_batch: int
     finetune_lr: float
     resamples: int
+    reference: str
+    reference_steps: int
+    reference_sizes: list
 
     def check(self) -> Adapters:
         super().check()
+        _check_realign(self.reference, self.reference_steps, self.reference_sizes)
         self.langs = _langs(self.langs, 1, "tasks are trained on English")
         _pud_language(self.langs)
         if not isinstance(self.ranks, list) or not self.ranks or sorted(set(self.ranks)) != self.ranks or any(
@@ -388,8 +439,27 @@ class Synthesis:
         return self
 
 
+@dataclass
+class Emergence:
+    """00b_emergence: measures the three committed English/Fake-English models (no languages or model of its own)."""
+
+    preset: str
+    seed: int
+    resamples: int
+
+    def check(self) -> Emergence:
+        from .presets import get_preset
+
+        get_preset(self.preset)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        _resamples(self.resamples)
+        return self
+
+
 CHAPTERS: dict[str, type] = {
     "00_measuring_alignment": MeasuringAlignment,
+    "00b_emergence": Emergence,
     "01_parallel_data": ParallelData,
     "02_contrastive": Contrastive,
     "03_adapters": Adapters,

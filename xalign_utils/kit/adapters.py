@@ -2,7 +2,8 @@
 
 What the chapter needs besides its method (`methods.adapters`) and its measures (`harness`): the
 before/after and task tables, the save-and-reload check of adapters, the four figures, the glue of
-its parameters, intervals and verdicts into the prose, its `record` / `record_results` calls and its
+its parameters, intervals and verdicts into the prose, its `record` calls, the `record_results`
+arguments its hidden cell records (`variant_results`) and its
 two status sentences (`findings.adapter_status`, `findings.modular_status`). Tested in
 `tests/test_kit_adapters.py`.
 """
@@ -17,7 +18,8 @@ import pandas as pd
 
 from .. import metrics, plot
 from ..findings import adapter_status, modular_status, says
-from ..record import glue_text, glue_verdict, record, record_results
+from ..record import glue_text, glue_verdict, record
+from ..train import seed_everything  # noqa: F401 (the chapter's setup: kit.seed_everything)
 
 # the headline columns of `VariantEval.summary()` and their short names in the recorded metrics
 SUMMARY_KEYS = {"weak P@1": "weak_p1", "weak P@1 centred": "weak_p1_centred", "strong mAP": "strong_map",
@@ -30,6 +32,20 @@ NO_CHANGE = "does not measurably change"
 
 
 # ---------------------------------------------------------------- setup
+def show_source(*functions) -> None:
+    """Print the source of each of `functions` (the method code a chapter shows)."""
+    import inspect
+
+    print(*map(inspect.getsource, functions), sep="\n")
+
+
+def starting_evals(harness, enc, control) -> dict:
+    """{"base": the starting model, "random init": its control (no POS head)}, measured through
+    `Harness.measure_cached` (notebooks 03 and 04 share these measurements)."""
+    return {"base": harness.measure_cached(enc, "base"),
+            "random init": harness.measure_cached(control, "random init", pos=False)}
+
+
 def starting_model(preset: str, model: str, seed: int):
     """The model the chapter starts from: the preset's shipped base model (`model="base"`), else the
     local HF folder `model` loaded with its MLM head (the language adapters train with MLM)."""
@@ -94,6 +110,30 @@ def before_after(evals: Mapping, names: Sequence[str], n_trained: Mapping[str, i
         "majority class": {"apps accuracy": majority},
         "TF-IDF (no model)": {m: lexical[m] for m in ("weak P@1", "strong mAP", "apps accuracy")}}).T
     return pd.concat([summary, reference])[list(summary.columns)]
+
+
+def before_after_all(evals: Mapping, n_trained: Mapping[str, int], chance: Mapping[str, float], lexical: Mapping,
+                     non_en: Sequence[str], align_names: Sequence[str], ri_names: Sequence[str]) -> pd.DataFrame:
+    """`before_after` of the base model, the aligned variants, the random-init control and the variants
+    trained from it, in that order."""
+    return before_after(evals, ["base", *align_names, "random init", *ri_names], n_trained, chance, lexical, non_en)
+
+
+# the measures of the gain table against the base model
+GAIN_MEASURES = ["weak P@1", "weak P@1 centred", "weak P@1 CSLS", "strong mAP", "LID probe", "apps accuracy"]
+
+
+def lora_tables(gains: pd.DataFrame, gains_ri: pd.DataFrame, vs_full: Mapping, ends: Mapping,
+                lora_names: Mapping[int, str]) -> list:
+    """What the LoRA comparisons show: both gain tables, each rank against full fine-tuning
+    (`vs_full_table`), and the end points from base against those from random init."""
+    return [gains, gains_ri, vs_full_table(vs_full, lora_names),
+            metrics.verdict_table(ends, "weak P@1: from base − from random init")]
+
+
+def language_table(lang_gain: Mapping, lid_change) -> pd.DataFrame:
+    """The language-adapter model against the base model (`compare` results), the LID probe last."""
+    return metrics.verdict_table(lang_gain | {"LID probe": lid_change}, "language adapters − base")
 
 
 def short_names(lora_names: Mapping[int, str], mid: int) -> dict[str, str]:
@@ -240,6 +280,12 @@ def save_and_reload(model, base, probes: Mapping, what: str = "adapter") -> tupl
     if not all(same):
         raise RuntimeError(f"a reloaded {what} gave different outputs")
     return sizes, all(same)
+
+
+def save_all(trained: Mapping, lora_names: Mapping[int, str], base, texts: Sequence[str]) -> dict:
+    """`save_and_reload` of every LoRA rank's trained adapter, probed as it is on `texts`: name ->
+    (sizes, identical)."""
+    return {n: save_and_reload(trained[n].model, base, {None: texts}) for n in lora_names.values()}
 
 
 def disk_table(saved: Mapping[str, tuple[Mapping[str, int], bool]], n_trained: Mapping[str, int],
@@ -486,15 +532,16 @@ def task_slug(kind: str, start: str, how: str) -> tuple[str, str]:
     return slug, "adapters"
 
 
-def record_all(evals: Mapping, n_trained: Mapping[str, int], task_runs: Mapping, layer: int, seed: int) -> list[str]:
-    """`record_results` for every measured variant (the trained ones with their trained parameters
-    as an extra row) and every task run; returns the variant names recorded, in order."""
+def variant_results(evals: Mapping, n_trained: Mapping[str, int], task_runs: Mapping, layer: int,
+                    seed: int) -> list[dict]:
+    """The `record_results` keyword arguments of every measured variant (the trained ones with their
+    trained parameters as an extra row) and every task run, in recording order. The chapter's hidden
+    cell records them: `for r in kit.variant_results(...): record_results(**r)`."""
     from ..harness import with_rows
     from ..transfer import tidy
 
-    record_results("base", evals["base"], family="base", seed=seed)
-    record_results(f"random-init-{seed}", evals["random init"], family="control", seed=seed)
-    done = ["base", f"random-init-{seed}"]
+    out = [dict(variant="base", table=evals["base"], family="base", seed=seed),
+           dict(variant=f"random-init-{seed}", table=evals["random init"], family="control", seed=seed)]
     for name, v in evals.items():
         if name in ("base", "random init"):
             continue
@@ -504,10 +551,8 @@ def record_all(evals: Mapping, n_trained: Mapping[str, int], task_runs: Mapping,
             rows = with_rows(v, pd.DataFrame([{"src": "all", "tgt": "all", "layer": v.layer,
                                                "measure": "trained_parameters", "value": float(n_trained[name]),
                                                "n": -1}]))
-        record_results(slug, rows, family=family, seed=seed)
-        done.append(slug)
+        out.append(dict(variant=slug, table=rows, family=family, seed=seed))
     for (kind, start, how), res in task_runs.items():
         slug, family = task_slug(kind, start, how)
-        record_results(slug, tidy(res, kind.lower(), layer), family=family, seed=seed)
-        done.append(slug)
-    return done
+        out.append(dict(variant=slug, table=tidy(res, kind.lower(), layer), family=family, seed=seed))
+    return out

@@ -279,6 +279,22 @@ def mlm_tokens_per_step(mlm_batch: int, max_length: int) -> int:
     return mlm_batch * min(max_length, 128)
 
 
+def nb01_recipe() -> tuple[int, int, float]:
+    """Notebook 01's TLM recipe as its parameters cell sets it: (steps, pairs per batch, learning rate)."""
+    from ..build import notebook_parameters
+
+    p = notebook_parameters("01_parallel_data")
+    return int(p["steps"]), int(p["batch_size"]), float(p["lr"])
+
+
+def glue_recipe(steps: int, pairs: int, lr: float) -> str:
+    """Glue `tlm_recipe`: notebook 01's recipe in words (the learning rate as 5e-4, not 0.0005)."""
+    text = f"{steps} steps of {pairs} translation pairs plus 2 monolingual sequences, learning rate " \
+           + f"{lr:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    glue_text("tlm_recipe", text)
+    return text
+
+
 def glue_stand_in(gains: pd.DataFrame, cs_vs, *, mlm_steps: int, mlm_batch: int, max_length: int,
                   tlm_steps: int, tlm_tokens: float) -> str:
     """Glue the status of "dictionaries can partly stand in for parallel data" with its intervals and
@@ -349,27 +365,35 @@ def glue_nb01(check: pd.DataFrame, all_01: pd.DataFrame, num_layers: int) -> dic
     return {k: glue_text(k, v) for k, v in out.items()}
 
 
-def record_variants(evals: Mapping, seed: int) -> None:
-    """record_results() every measured variant: base, the random-init control, then the continued-
-    training variants (those from random init in the control family)."""
-    record_results("base", evals["base"], family="base", seed=seed)
-    record_results(f"random-init-{seed}", evals["random init"], family="control", seed=seed)
+def variant_results(evals: Mapping, seed: int) -> list[dict]:
+    """The `record_results` arguments of every measured variant, in recording order: base, the
+    random-init control, then the continued-training variants (those from random init in the control
+    family). The chapter's hidden cell records them."""
+    out = [dict(variant="base", table=evals["base"], family="base", seed=seed),
+           dict(variant=f"random-init-{seed}", table=evals["random init"], family="control", seed=seed)]
     for n, v in evals.items():
         if n in ("base", "random init"):
             continue
         plain = n.replace(RI, "")
         ri = plain != n
-        record_results(("random-init+" if ri else "") + SLUGS[plain], v, family="control" if ri else "augmentation",
-                       seed=seed)
+        out.append(dict(variant=("random-init+" if ri else "") + SLUGS[plain], table=v,
+                        family="control" if ri else "augmentation", seed=seed))
+    return out
 
 
-def record_cosda(cosda_runs, cosda_verdicts, layer: int, seed: int) -> None:
-    """record_results() every CoSDA-ML run (p = 0 from the base model is the base family, runs from
-    random init the control family) and record() the gain at p of each start and task."""
+def cosda_results(cosda_runs, layer: int, seed: int) -> list[dict]:
+    """The `record_results` arguments of every CoSDA-ML run (p = 0 from the base model is the base
+    family, runs from random init the control family)."""
+    out = []
     for (start, q), (apps, pos) in cosda_runs.items():
         rows = [transfer_tidy(apps, "apps", layer)] + ([transfer_tidy(pos, "pos", layer)] if pos is not None else [])
         name = ("" if start == "base" else "random-init+") + f"cosda-p{q:g}"
         family = "control" if start != "base" else ("base" if q == 0 else "augmentation")
-        record_results(name, pd.concat(rows), family=family, seed=seed)
+        out.append(dict(variant=name, table=pd.concat(rows), family=family, seed=seed))
+    return out
+
+
+def record_cosda(cosda_verdicts) -> None:
+    """record() the CoSDA-ML gain at p of each start and task (`cosda_verdicts`)."""
     for (start, task), (iv, _) in cosda_verdicts.items():
         record(f"cosda_{'base' if start == 'base' else 'ri'}_{task.lower()}_gain", iv.diff)

@@ -81,15 +81,15 @@ def record_summary(evals: Mapping, variant_keys: Mapping[str, str], measure_keys
     return names
 
 
-def record_variants(evals: Mapping, slugs: Mapping[str, str], *, seed: int, family: str,
-                    families: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
-    """`record_results` of the base model (family base), the random-init control (`random-init-<seed>`,
-    family control), every method trained from it (`random-init+<slug>`, family control) and every
-    variant trained from the base model (`slugs[name]`, family `families.get(name, family)`).
-    Returns (variant, family) in recording order."""
-    done = [("base", "base"), (f"random-init-{seed}", "control")]
-    record.record_results("base", evals["base"], family="base", seed=seed)
-    record.record_results(f"random-init-{seed}", evals["random init"], family="control", seed=seed)
+def variant_results(evals: Mapping, slugs: Mapping[str, str], *, seed: int, family: str,
+                    families: Mapping[str, str] | None = None) -> list[dict]:
+    """The `record_results` keyword arguments of the base model (family base), the random-init control
+    (`random-init-<seed>`, family control), every method trained from it (`random-init+<slug>`, family
+    control) and every variant trained from the base model (`slugs[name]`, family
+    `families.get(name, family)`), in recording order. The chapter's hidden cell records them:
+    `for r in rows: record_results(**r)`."""
+    out = [dict(variant="base", table=evals["base"], family="base", seed=seed),
+           dict(variant=f"random-init-{seed}", table=evals["random init"], family="control", seed=seed)]
     for name, v in evals.items():
         if name in ("base", "random init"):
             continue
@@ -97,9 +97,8 @@ def record_variants(evals: Mapping, slugs: Mapping[str, str], *, seed: int, fami
         ri = plain != name
         variant = ("random-init+" if ri else "") + slugs[plain]
         fam = "control" if ri else (families or {}).get(plain, family)
-        record.record_results(variant, v, family=fam, seed=seed)
-        done.append((variant, fam))
-    return done
+        out.append(dict(variant=variant, table=v, family=fam, seed=seed))
+    return out
 
 
 # ---------------------------------------------------------------- per language

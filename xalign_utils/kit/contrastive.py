@@ -2,7 +2,8 @@
 
 Everything the chapter needs besides its methods and its measures: the tables built from its
 measurements, its figures, the glue of its parameters, intervals and verdicts into the prose, its
-status sentences, and its `record` / `record_results` calls. The chapter keeps the training calls,
+status sentences, its `record` calls and the `record_results` arguments its hidden cell records
+(`variant_results`). The chapter keeps the training calls,
 the `Harness.measure` calls and every `compare` (in the order it counts its verdicts); the functions
 here only read what those return. What it shares with the kit of 01_parallel_data is `kit.common`
 (re-exported here where the chapter calls it). Tested in tests/test_kit_contrastive.py.
@@ -16,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics, plot
-from .. import record as records
 from ..evaluate import retrieval_hits
 from ..findings import contrastive_status, says, transfer_status
 from ..harness import measure_lexical, with_rows
@@ -25,6 +25,9 @@ from ..lexical import TfidfControl
 from ..record import glue_text, glue_verdict, record
 from ..transfer import tidy as transfer_tidy
 from . import common
+from ..models import random_init_like  # noqa: F401 (the chapter's setup: kit.random_init_like)
+from ..train import seed_everything  # noqa: F401 (kit.seed_everything)
+from .adapters import parallel_pairs, show_source, starting_model  # noqa: F401 (02 starts as 03 does)
 from .common import (MAJORITY, RI, fig_langs, hit_gains, per_language_intervals,  # noqa: F401
                      per_language_table)
 
@@ -438,25 +441,66 @@ def fig_finetune(evals: Mapping, ft_eval: Mapping, ft_result: Mapping, langs: Se
     return fig
 
 
+# ---------------------------------------------------------------- display plumbing
+
+# the measures of the gain table against the base model (the chapter adds the best layer's weak P@1)
+GAIN_MEASURES = ["weak P@1", "weak P@1 X→Y (no English)", "weak P@1 centred", "weak P@1 CSLS", "strong mAP",
+                 "LID probe", "apps accuracy"]
+
+
+def best_layer(encoder, langs: Sequence[str]) -> int:
+    """The hidden state where the untrained `encoder` retrieves best on `parallel`-split pairs
+    (`evaluate.choose_layer`)."""
+    from ..evaluate import choose_layer
+
+    return choose_layer(encoder, langs)[0]
+
+
+def lexical_table(vs_lexical, best: str) -> pd.DataFrame:
+    """The headline method against the TF-IDF control (a `compare` result) as a one-row table."""
+    return metrics.verdict_table({f"{best} − TF-IDF, weak P@1": vs_lexical})
+
+
+def transitivity_tables(xy: Mapping, evals: Mapping, gains: pd.DataFrame, best: str, langs: Sequence[str]) -> list:
+    """`xy_table`, then the per-direction P@1 change of `best` (`p1_change`, rounded)."""
+    return [xy_table(xy, evals, gains), p1_change(evals["base"], evals[best], langs).round(3)]
+
+
+def sweep_tables(sweep: Mapping, neg_iv) -> list:
+    """`sweep_summary`, then the largest batch against the smallest (a `compare` result)."""
+    return [sweep_summary(sweep),
+            metrics.verdict_table({f"batch {max(sweep)} − batch {min(sweep)}, weak P@1": neg_iv})]
+
+
+def finetune_display(learned: Mapping, survive: Mapping, evals: Mapping, ft_eval: Mapping, ft_result: Mapping,
+                     langs: Sequence[str]) -> list:
+    """`finetune_tables`, then `finetune_table` (rounded)."""
+    return [*finetune_tables(learned, survive), finetune_table(evals, ft_eval, ft_result, langs).round(3)]
+
+
+def n_parallel(langs: Sequence[str]) -> int:
+    """Distinct English paragraphs of the `parallel` split in every language of `langs`."""
+    from .. import data
+
+    return len(data.parallel(langs, "parallel")["en"])
+
+
 # ---------------------------------------------------------------- results and findings
 
-def record_variants(evals: Mapping, sweep: Mapping, negatives: Sequence[int], ft_eval: Mapping,
-                    ft_result: Mapping, seed: int, layer_ix: int) -> list[tuple[str, str]]:
-    """`record_results` for every measured variant (`common.record_variants`: base, controls, methods;
-    `FAMILIES`), then the batch sweep and the fine-tuned models with their classifiers' rows; returns
-    (variant, family) in recording order."""
-    done = common.record_variants(evals, SLUGS, seed=seed, family="contrastive", families=FAMILIES)
-
-    def put(variant, rows, family, **kw):
-        records.record_results(variant, rows, family=family, seed=seed, **kw)
-        done.append((variant, family))
-
+def variant_results(evals: Mapping, sweep: Mapping, negatives: Sequence[int], ft_eval: Mapping,
+                    ft_result: Mapping, seed: int, layer_ix: int) -> list[dict]:
+    """The `record_results` keyword arguments of every measured variant (`common.variant_results`:
+    base, controls, methods; `FAMILIES`), then the batch sweep and the fine-tuned models with their
+    classifiers' rows, in recording order. The chapter's hidden cell records them:
+    `for r in kit.variant_results(...): record_results(**r)`."""
+    out = common.variant_results(evals, SLUGS, seed=seed, family="contrastive", families=FAMILIES)
     for b in negatives:
-        put(f"infonce-batch{b}", sweep[b], "contrastive", n=b)
+        out.append(dict(variant=f"infonce-batch{b}", table=sweep[b], family="contrastive", seed=seed, n=b))
     for name, v in ft_eval.items():
         rows = with_rows(v, transfer_tidy(ft_result[name], "apps_finetuned", layer_ix))  # v's per-item outcomes too
-        put(("base" if name == "base" else SLUGS[name]) + "+finetuned", rows, "contrastive")
-    return done
+        out.append(dict(variant=("base" if name == "base" else SLUGS[name]) + "+finetuned", table=rows,
+                        family="contrastive", seed=seed))
+    return out
 
 
 def glue_status(gains: pd.DataFrame, vs_distill: Mapping, simcse_control: Mapping, learned: Mapping,

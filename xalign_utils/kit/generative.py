@@ -528,12 +528,12 @@ def lost_continuations(evals, names: Sequence[str], lid, langs: Sequence[str], c
 
 
 # ---------------------------------------------------------------- results and findings
-def record_all(evals, names: Sequence[str], seed: int) -> None:
-    """`record_results` of each decoder of `names` (the pretrained one as 'base decoder'; family
-    'base' for it and its control, 'generative' for the AFP runs)."""
-    for n in names:
-        family = "base" if n in ("base", "random init") else "generative"
-        record_results(n if n != "base" else "base decoder", evals[n], family=family, seed=seed)
+def decoder_results(evals, names: Sequence[str], seed: int) -> list[dict]:
+    """The `record_results` arguments of each decoder of `names` (the pretrained one as 'base decoder';
+    family 'base' for it and its control, 'generative' for the AFP runs). The chapter's hidden cell
+    records them."""
+    return [dict(variant=n if n != "base" else "base decoder", table=evals[n], seed=seed,
+                 family="base" if n in ("base", "random init") else "generative") for n in names]
 
 
 def variant_sentence(name: str, layer: int, d) -> str:

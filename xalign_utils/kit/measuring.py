@@ -894,33 +894,37 @@ def results_rows(p, apps_result, non_en, n_items: int, pos_result=None, view1_ta
     return pd.concat(rows, ignore_index=True)
 
 
-def record_reference_results(ref, rows, seed: int, ref_apps: dict, ref_pos: dict, reference: str,
-                             n_items: int) -> None:
-    """The real model's rows (View I raw on the sampled items, applications, POS), family "reference"."""
+def reference_results(ref, rows, seed: int, ref_apps: dict, ref_pos: dict, reference: str,
+                      n_items: int) -> list[dict]:
+    """The real model's `record_results` arguments (View I raw on the sampled items, applications, POS),
+    family "reference"; the chapter's hidden cell records them."""
     table = protocol_view(ref, "raw", seed, n_items)[1].assign(n=len(rows))
-    record_results(reference, pd.concat([table, tidy(ref_apps[reference], "apps"), tidy(ref_pos[reference], "pos")],
-                                        ignore_index=True), family="reference", seed=seed)
+    return [dict(variant=reference, table=pd.concat([table, tidy(ref_apps[reference], "apps"),
+                                                     tidy(ref_pos[reference], "pos")], ignore_index=True),
+                 family="reference", seed=seed)]
 
 
-def record_chapter_results(proto: dict, measured: dict, apps: dict, pos: dict, *, control_seeds, names,
-                           corpus_p: dict, corpus_apps: dict, non_en, n_items: int, seed: int) -> None:
-    """Every model variant this chapter evaluates, into the book-wide results table: the base model, each
-    control seed (`control_seeds`, named `names`), TF-IDF and the corpus variants (`corpus_p`, `corpus_apps`:
-    {corpus: protocol}, {corpus: application result}; "comparable" is the base model, not recorded twice)."""
+def chapter_results(proto: dict, measured: dict, apps: dict, pos: dict, *, control_seeds, names,
+                    corpus_p: dict, corpus_apps: dict, non_en, n_items: int, seed: int) -> list[dict]:
+    """The `record_results` arguments of every model variant this chapter evaluates, in recording order:
+    the base model, each control seed (`control_seeds`, named `names`), TF-IDF and the corpus variants
+    (`corpus_p`, `corpus_apps`: {corpus: protocol}, {corpus: application result}; "comparable" is the base
+    model, not recorded twice). The chapter's hidden cell records them into the book-wide results table."""
     def tables(name):
         return [(view, measured[(name, view)][1]) for view in VIEWS]
 
-    record_results("base", results_rows(proto["base"], apps["base"], non_en, n_items, pos["base"], tables("base")),
-                   family="base", seed=seed)
+    out = [dict(variant="base", family="base", seed=seed,
+                table=results_rows(proto["base"], apps["base"], non_en, n_items, pos["base"], tables("base")))]
     for s, c in zip(control_seeds, names):
-        record_results(f"random-init-{s}", results_rows(proto[c], apps[c], non_en, n_items, pos[c], tables(c)),
-                       family="control", seed=s)
+        out.append(dict(variant=f"random-init-{s}", family="control", seed=s,
+                        table=results_rows(proto[c], apps[c], non_en, n_items, pos[c], tables(c))))
     lexical = pd.concat([measured[("TF-IDF", "—")][1], tidy(apps["TF-IDF"], "apps")], ignore_index=True)
-    record_results("tfidf", lexical, family="lexical")
+    out.append(dict(variant="tfidf", table=lexical, family="lexical"))
     for corpus, p in corpus_p.items():
         if corpus != "comparable":
-            record_results(f"base-{corpus}", results_rows(p, corpus_apps[corpus], non_en, n_items), family="base",
-                           seed=seed)
+            out.append(dict(variant=f"base-{corpus}", family="base", seed=seed,
+                            table=results_rows(p, corpus_apps[corpus], non_en, n_items)))
+    return out
 
 
 # ---------------------------------------------------------------- verdicts and findings

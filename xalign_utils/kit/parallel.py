@@ -3,8 +3,9 @@ distillation on parallel text.
 
 What the chapter needs besides its training and measuring calls: the word-link statistics and
 examples, the before/after table with its reference rows, the per-language and sweep tables, the
-three figures, the glue of every interval, verdict and status sentence its prose cites, and its
-`record` / `record_results` calls. Every function takes what it uses as arguments; the chapter's
+three figures, the real-teacher section's contrasts and tables, the glue of every interval, verdict
+and status sentence its prose cites, its `record` calls and the `record_results` keyword arguments
+of every variant (the chapter's hidden cell makes those calls). Every function takes what it uses as arguments; the chapter's
 names (variants, measures, record keys) are the constants below. What it shares with the kit of
 02_contrastive (summary table and references, record calls, per-language intervals, table and figure,
 script-group glue, sweep table) is `kit.common`, one version, re-exported here where the chapter calls it.
@@ -361,17 +362,212 @@ def fig_sweep(table: pd.DataFrame):
     return fig
 
 
+# ---------------------------------------------------------------- a real teacher
+
+TEACHER_MEASURES = ("weak P@1", "apps accuracy")
+SELF = METHOD_NAMES["distill"]  # self-distillation: the frozen starting model's English side is the teacher
+INFONCE = "InfoNCE"
+INFONCE_SLUG = "infonce-01"  # record_results name: chapter 02 records its own `infonce` at its own budget
+TEACHER_SLUGS = {"me5-small": "me5"}  # record_results names: distill-teacher-<slug>
+# glue key of each contrast of the section (`<key>_<p1|apps>`)
+CONTRAST_KEYS = {"real teacher − self-distillation, from base": "teacher_self",
+                 "real teacher − self-distillation, from random init": "teacher_self_ri",
+                 "real teacher − InfoNCE, from base": "teacher_infonce",
+                 "real teacher − InfoNCE, from random init": "teacher_infonce_ri",
+                 "real teacher: from base − from random init": "ends_teacher",
+                 "self-distillation: from base − from random init": "ends_self",
+                 "InfoNCE: from base − from random init": "ends_infonce"}
+TEACHER_MKEYS = {"weak P@1": "p1", "apps accuracy": "apps"}
+SELF_ENDS = ("self-distillation: from base − from random init", "weak P@1")  # read above: `ends["distillation"]`
+
+
+def teacher_label(teacher: str) -> str:
+    """The variant name of distillation from the real teacher `teacher` (trained from the base model)."""
+    return f"distillation from {teacher}"
+
+
+def teacher_contrasts(teacher: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """{(contrast, measure): (variant a, variant b)} of the real-teacher section, each read as a − b:
+    the real teacher against self-distillation and against InfoNCE from each start, and each method
+    from the base model against from random init, on `TEACHER_MEASURES`. Self-distillation's weak P@1
+    from base − from random init is left out: the chapter reads it above (`ends`). Empty for teacher ""."""
+    if not teacher:
+        return {}
+    t = teacher_label(teacher)
+    pairs = {}
+    for suffix, where in (("", "from base"), (RI, "from random init")):
+        pairs[f"real teacher − self-distillation, {where}"] = (t + suffix, SELF + suffix)
+        pairs[f"real teacher − InfoNCE, {where}"] = (t + suffix, INFONCE + suffix)
+    for name, short in ((t, "real teacher"), (SELF, "self-distillation"), (INFONCE, "InfoNCE")):
+        pairs[f"{short}: from base − from random init"] = (name, name + RI)
+    return {(label, m): ab for label, ab in pairs.items() for m in TEACHER_MEASURES if (label, m) != SELF_ENDS}
+
+
+def teacher_variants(teacher: str) -> list[str]:
+    """The six trained variants the section compares, in table order (none for teacher "")."""
+    if not teacher:
+        return []
+    return [name + suffix for name in (SELF, teacher_label(teacher), INFONCE) for suffix in ("", RI)]
+
+
+def teacher_table(evals: Mapping, teacher: str, chance: Mapping[str, float], lexical: Mapping) -> pd.DataFrame:
+    """Weak P@1 and apps accuracy (`TEACHER_MEASURES`) of self-distillation, the real teacher and InfoNCE,
+    from the base model and from random init, beside the base model, the untrained random-init control,
+    chance, the majority class and the TF-IDF control (`common.summary_table`). For teacher "" a
+    one-row frame saying the section was skipped."""
+    if not teacher:
+        return pd.DataFrame({"skipped": ["teacher = '' (no real-teacher section)"]})
+    names = ["base", "random init", *teacher_variants(teacher)]
+    table = common.summary_table({n: evals[n] for n in names}, chance, lexical, TEACHER_MEASURES)
+    return table[list(TEACHER_MEASURES)]
+
+
+def versus_table(versus: Mapping[tuple[str, str], tuple], ends: Mapping[str, tuple]) -> pd.DataFrame:
+    """{(contrast, measure): (interval, verdict)} as one row per contrast, one column per measure,
+    each cell "interval verdict"; the cell `SELF_ENDS` is filled from `ends[SELF]` (read above)."""
+    if not versus:
+        return pd.DataFrame({"skipped": ["teacher = '' (no real-teacher section)"]})
+    cells = dict(versus)
+    cells[SELF_ENDS] = ends[SELF]
+    labels = [c for c in CONTRAST_KEYS if any((c, m) in cells for m in TEACHER_MEASURES)]
+    return pd.DataFrame({m: {c: f"{cells[(c, m)][0]} {cells[(c, m)][1]}" for c in labels if (c, m) in cells}
+                         for m in TEACHER_MEASURES}).loc[labels]
+
+
+def teacher_sentence(verdicts: Mapping[str, str], teacher: str) -> str:
+    """The section's answer on weak P@1 (`verdicts`: {contrast key: verdict}, keys of `CONTRAST_KEYS`):
+    whether the real teacher beats self-distillation from each start, and InfoNCE."""
+    base = says(verdicts["teacher_self"], f"Distilling {teacher} gives the student more retrieval than distilling "
+                "its own English side", f"Distilling {teacher} gives the student less retrieval than distilling "
+                "its own English side", f"Distilling {teacher} and distilling the student's own English side "
+                "end at retrieval levels this test cannot tell apart")
+    ri = says(verdicts["teacher_self_ri"], "and from random weights it also does better than the self-teacher",
+              "and from random weights it also does worse than the self-teacher",
+              "while from random weights the two are not distinguishable")
+    nce = says(verdicts["teacher_infonce"], "; from the base model it also beats InfoNCE at the same budget",
+               "; InfoNCE at the same budget, from the base model, does better",
+               "; against InfoNCE at the same budget, from the base model, it is not distinguishable")
+    return f"{base} when both start from the base model, {ri}{nce}."
+
+
+def glue_teacher(versus: Mapping[tuple[str, str], tuple], ends: Mapping[str, tuple], evals: Mapping,
+                 teacher: str) -> None:
+    """Glue the section's numbers: `teacher` (the model's name), each contrast (`iv_<key>_<p1|apps>`,
+    `verdict_<key>_<p1|apps>`: "above" / "below" / "not distinguishable from"; `ends_self_p1` from
+    `ends`), each variant's weak P@1 and apps accuracy (`tv_<self|teacher|infonce>[_ri]_<p1|apps>`) and
+    `teacher_sentence`. With teacher "" every key reads "n/a" and the sentence says the section was skipped."""
+    record.glue_text("teacher", teacher or "n/a")
+    keys = [(key, mk) for key in CONTRAST_KEYS.values() for mk in TEACHER_MKEYS.values()]
+    shorts = [s + ri for s in ("self", "teacher", "infonce") for ri in ("", "_ri")]
+    if not teacher:
+        for key, mk in keys:
+            record.glue_text(f"iv_{key}_{mk}", "n/a")
+            record.glue_text(f"verdict_{key}_{mk}", "n/a")
+        for short in shorts:
+            for mk in TEACHER_MKEYS.values():
+                record.glue_text(f"tv_{short}_{mk}", "n/a")
+        record.glue_text("teacher_sentence", "The real-teacher section was skipped (teacher = '').")
+        return
+    cells = dict(versus)
+    cells[SELF_ENDS] = ends[SELF]
+    for (label, measure), result in cells.items():
+        record.glue_verdict(f"{CONTRAST_KEYS[label]}_{TEACHER_MKEYS[measure]}", result, "above", "below",
+                            "not distinguishable from")
+    for short, name in zip(shorts, teacher_variants(teacher)):
+        summary = evals[name].summary()
+        for measure, mk in TEACHER_MKEYS.items():
+            record.glue_text(f"tv_{short}_{mk}", f"{summary[measure]:.3f}")
+    verdicts = {CONTRAST_KEYS[label]: v for (label, measure), (_, v) in cells.items() if measure == "weak P@1"}
+    record.glue_text("teacher_sentence", teacher_sentence(verdicts, teacher))
+
+
+def teacher_fit(curves: Mapping[str, Sequence[float]], teacher: str, targets: np.ndarray,
+                tail: int = 5) -> dict[str, float]:
+    """How much of the real teacher's targets the students fit: `cosine`, the mean cosine between two
+    different target rows (`targets`: (n, d), as scaled in the loss); `floor`, the loss of predicting
+    their mean for both sides (2 x the mean squared deviation from the mean row); and `end` /
+    `end_ri`, the mean training loss over the last `tail` steps from the base model / from random init."""
+    x = np.asarray(targets, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"teacher_fit needs at least two target rows; got shape {x.shape}")
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    n = len(x)
+    cosine = float(((unit @ unit.T).sum() - n) / (n * n - n))
+    t = teacher_label(teacher)
+    return {"cosine": cosine, "floor": 2 * float(((x - x.mean(0)) ** 2).mean()),
+            "end": float(np.mean(curves[t][-tail:])), "end_ri": float(np.mean(curves[t + RI][-tail:]))}
+
+
+def glue_teacher_fit(curves: Mapping[str, Sequence[float]], teacher: str, targets: np.ndarray | None,
+                     widths: tuple[int, int] | None = None, tail: int = 5) -> None:
+    """Glue `teacher_fit_sentence`: the numbers of `teacher_fit` in one sentence (or that the section
+    was skipped, for teacher ""), and `student_width` / `teacher_width` (`widths`; "n/a" when skipped)."""
+    if not teacher:
+        for key in ("student_width", "teacher_width"):
+            record.glue_text(key, "n/a")
+        record.glue_text("teacher_fit_sentence", "The real-teacher section was skipped (teacher = '').")
+        return
+    if widths is None:
+        raise ValueError("glue_teacher_fit needs widths=(student width, teacher width) when a teacher ran")
+    record.glue_text("student_width", str(widths[0]))
+    record.glue_text("teacher_width", str(widths[1]))
+    f = teacher_fit(curves, teacher, targets, tail)
+    record.glue_text("teacher_fit_sentence",
+                     f"{teacher}'s embeddings of the English paragraphs the runs draw share one direction (mean "
+                     f"cosine {f['cosine']:.2f} between two of them): predicting their mean for every paragraph "
+                     f"gives a loss of {f['floor']:.3f}; the student ends at {f['end']:.3f} from the base model "
+                     f"and {f['end_ri']:.3f} from random init (mean of the last {tail} steps). "
+                     + fit_conclusion(f))
+
+
+def fit_conclusion(f: Mapping[str, float]) -> str:
+    """Whether the section can answer its question (`f`: `teacher_fit`): only a student whose loss fell
+    below that of predicting the mean target learnt anything that tells the teacher's paragraphs apart."""
+    below = [name for name, key in (("the base model", "end"), ("random init", "end_ri")) if f[key] < f["floor"]]
+    if not below:
+        return ("Neither student's loss fell below that of the mean alone: neither learnt what tells the "
+                "teacher's paragraphs apart, so at this budget the section does not answer whether a strong "
+                "teacher carries alignment into the small model; the verdicts above compare students that did "
+                "not learn from it.")
+    if len(below) == 1:
+        return (f"Only the student from {below[0]} fell below the loss of the mean alone; the other learnt "
+                "nothing that tells the teacher's paragraphs apart, so its verdicts do not answer the question.")
+    return "Both students fell below the loss of the mean alone: each learnt some of what tells the teacher's " \
+           "paragraphs apart."
+
+
+def record_teacher(evals: Mapping, teacher: str) -> list[str]:
+    """`record` the weak P@1 and apps accuracy of the real teacher's and InfoNCE's variants
+    (`distill_teacher[_ri]_*`, `infonce[_ri]_*`); nothing for teacher "". Returns the names recorded."""
+    if not teacher:
+        return []
+    t = teacher_label(teacher)
+    keys = {t: "distill_teacher", t + RI: "distill_teacher_ri", INFONCE: "infonce", INFONCE + RI: "infonce_ri"}
+    return common.record_summary(evals, keys, {m: MEASURE_KEYS[m] for m in TEACHER_MEASURES})
+
+
+def teacher_results(evals: Mapping, teacher: str, seed: int) -> list[dict]:
+    """The `record_results` keyword arguments of the section's new variants: `distill-teacher-<slug>`
+    (family parallel), `infonce` (family contrastive) and each from random init (`random-init+...`,
+    family control). None for teacher ""."""
+    if not teacher:
+        return []
+    slug = f"distill-teacher-{TEACHER_SLUGS.get(teacher, teacher)}"
+    out = []
+    for name, variant, family in ((teacher_label(teacher), slug, "parallel"), (INFONCE, INFONCE_SLUG, "contrastive")):
+        out.append(dict(variant=variant, table=evals[name], family=family, seed=seed))
+        out.append(dict(variant=f"random-init+{variant}", table=evals[name + RI], family="control", seed=seed))
+    return out
+
+
 # ---------------------------------------------------------------- results table
 
-def record_variants(evals: Mapping, sweep: Mapping[tuple[str, int], object], n_par: int,
-                    seed: int) -> list[tuple[str, str]]:
-    """`record_results` of every variant (`common.record_variants`: the base model, the random-init
-    control and every method trained from it, every method trained from the base model, family
-    parallel, `RESULT_SLUGS`), then the smaller sweep points (`<method>-n<size>`). Returns (variant,
-    family) in recording order."""
-    done = common.record_variants(evals, RESULT_SLUGS, seed=seed, family="parallel")
-    for (method, n), v in sweep.items():
-        if n != n_par:
-            record.record_results(f"{method}-n{n}", v, family="parallel", seed=seed, n=n)
-            done.append((f"{method}-n{n}", "parallel"))
-    return done
+def variant_results(evals: Mapping, sweep: Mapping[tuple[str, int], object], n_par: int, seed: int) -> list[dict]:
+    """The `record_results` keyword arguments of every variant, in recording order
+    (`common.variant_results`: the base model, the random-init control and every method trained from
+    it, every method trained from the base model, family parallel, `RESULT_SLUGS`), then the smaller
+    sweep points (`<method>-n<size>`, with `n`). The chapter's hidden cell records them."""
+    rows = common.variant_results(evals, RESULT_SLUGS, seed=seed, family="parallel")
+    rows += [dict(variant=f"{method}-n{n}", table=v, family="parallel", seed=seed, n=n)
+             for (method, n), v in sweep.items() if n != n_par]
+    return rows

@@ -123,7 +123,11 @@ def publish_findings(findings, table: pd.DataFrame) -> pd.Series:
 
 def chapter_link(chapter: str) -> str:
     """The ledger's link to a chapter page ("all" for checks that read every chapter)."""
-    return f'<a href="{chapter}.html">{chapter[:2]}</a>' if chapter != "all" else "all chapters"
+    if chapter == "all":
+        return "all chapters"
+    if " vs " in chapter:  # a check across two chapters
+        return " vs ".join(chapter_link(c) for c in chapter.split(" vs "))
+    return f'<a href="{chapter}.html">{chapter.split("_")[0]}</a>'  # 00b_emergence -> 00b
 
 
 def fig_ledger(findings):
@@ -154,3 +158,21 @@ def publish_pretraining(pretraining: pd.DataFrame):
                        xlabel="weak P@1 en→X: on the base − on the random-init control (95 % interval)")
     plt.close(fig)
     return fig
+
+
+def publish_ends(checks) -> dict[int, str]:
+    """Glue the checks at both ends of scale (`ledger.end_checks`), one sentence list per finding they bear
+    on (`ends_f<N>`, "none" where a finding has none in this build) and their count (`n_end_checks`); record
+    each interval (`end<i>`, `_low`, `_high`). Returns {finding: its sentence}."""
+    from ..ledger import FINDINGS
+
+    by = {}
+    for i, (e, c) in enumerate(checks):
+        by.setdefault(e.finding, []).append(f"{c.text}: {c.interval}, {c.verdict} (chapter {e.chapter.split('_')[0]})")
+        for bound in ("diff", "low", "high"):
+            record(f"end{i + 1}" + ("" if bound == "diff" else f"_{bound}"), getattr(c.interval, bound))
+    out = {n: "; ".join(by.get(n, [])) or "none in this build" for n in range(1, len(FINDINGS) + 1)}
+    for n, text in out.items():
+        glue_text(f"ends_f{n}", text)
+    glue_text("n_end_checks", str(len(checks)))
+    return out

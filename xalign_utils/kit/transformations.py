@@ -371,16 +371,18 @@ def record_transfer(apps: pd.DataFrame, pos: pd.DataFrame, apps_gain: tuple, pos
     glue_text("pos_majority_xling", f"{pos.loc['majority tag', xling]:.3f}")
 
 
-def record_transform_results(results: pd.DataFrame, layers: Mapping[str, int], n_eval: int, seed: int,
-                             apps_centring, apps_layer: int) -> None:
-    """The chapter's rows of the book-wide results table: every transform's measures on the base
-    model (family transforms) and on the random-init control (family control), and classification
-    with centring (`apps_centring`, a `transfer.TransferResult` at `apps_layer`)."""
-    record_results("base", transform_rows(results, "base", layers["base"], n_eval), family="transforms", seed=seed)
-    record_results(f"random-init-{seed}", transform_rows(results, "random init", layers["random init"], n_eval),
-                   family="control", seed=seed)
-    record_results("base-apps-centred", tidy(apps_centring, "apps", layer=apps_layer), family="transforms",
-                   seed=seed)
+def transform_results(results: pd.DataFrame, layers: Mapping[str, int], n_eval: int, seed: int,
+                      apps_centring, apps_layer: int) -> list[dict]:
+    """The `record_results` arguments of the chapter's rows of the book-wide results table: every
+    transform's measures on the base model (family transforms) and on the random-init control (family
+    control), and classification with centring (`apps_centring`, a `transfer.TransferResult` at
+    `apps_layer`). The chapter's hidden cell records them."""
+    return [dict(variant="base", table=transform_rows(results, "base", layers["base"], n_eval),
+                 family="transforms", seed=seed),
+            dict(variant=f"random-init-{seed}", family="control", seed=seed,
+                 table=transform_rows(results, "random init", layers["random init"], n_eval)),
+            dict(variant="base-apps-centred", table=tidy(apps_centring, "apps", layer=apps_layer),
+                 family="transforms", seed=seed)]
 
 
 def transform_rows(results: pd.DataFrame, model: str, layer: int, n_eval: int) -> pd.DataFrame:
@@ -434,16 +436,15 @@ def glue_findings(verdicts: Mapping[str, Mapping[str, tuple]], results: pd.DataF
 
 # ---------------------------------------------------------------- helpers of the visible cells
 
-def load_models(preset: str, model: str, seed: int) -> dict:
-    """The chapter's model ("base": the preset's pretrained checkpoint, else a local HF directory) and
-    its random-init control of the same shape (weights drawn with `seed`): {"base": encoder,
-    "random init": encoder}. The chapter seeds everything (`train.seed_everything`) before."""
+def starting_model(preset: str, model: str, seed: int):
+    """The chapter's model: "base" is the preset's pretrained checkpoint (`seed`), anything else a local
+    HF directory or hub name. The chapter builds its random-init control beside it and seeds everything
+    (`train.seed_everything`) before."""
     from ..checkpoints import base_model
-    from ..models import load_model, random_init_like
+    from ..models import load_model
     from ..presets import get_preset
 
-    enc = base_model(get_preset(preset).name, seed) if model == "base" else load_model(model)
-    return {"base": enc, "random init": random_init_like(enc, seed)}
+    return base_model(get_preset(preset).name, seed) if model == "base" else load_model(model)
 
 
 def embed_all(models: Mapping[str, object], layers: Mapping[str, int],

@@ -105,16 +105,17 @@ def base_state(model: PeftModel) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------- LoRA alignment
 def train_lora_contrastive(encoder: Encoder, pairs, rank: int, steps: int, batch_size: int = 16, lr: float = 5e-3,
                            seed: int = 0, layer: int = -1, pooling: str = "mean", tau: float = 0.05,
-                           alpha: float | None = None, desc: str | None = None):
+                           alpha: float | None = None, desc: str | None = None, max_len: int | None = None):
     """Notebook 02's sentence InfoNCE (same batches, same loss) trained through a rank-`rank` LoRA
-    adapter only. Returns (an `Encoder` around the `PeftModel`, the loss per step)."""
+    adapter only. Returns (an `Encoder` around the `PeftModel`, the loss per step). `max_len`: tokens
+    per text in training (default: the encoder's maximum)."""
     from ..train import fit_copy
     from .contrastive import SentenceContrastLoss, SentencePairBatches
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive; got {steps} and {batch_size}")
     config = lora_config(rank, alpha)  # checks the rank before any compute
-    batches = SentencePairBatches(encoder.tokenizer, pairs, batch_size, encoder.max_length, seed)
+    batches = SentencePairBatches(encoder.tokenizer, pairs, batch_size, max_len or encoder.max_length, seed)
     return fit_copy(encoder, SentenceContrastLoss(layer, pooling, tau), batches, steps, lr=lr, seed=seed,
                     desc=desc or f"InfoNCE through LoRA rank {rank}",
                     name=f"{encoder.name} + LoRA r{rank} InfoNCE",

@@ -241,7 +241,8 @@ def restore_dropout(model: torch.nn.Module, before: dict[str, float]) -> None:
 def train_contrastive(encoder, method: str, pairs: Sequence[tuple[str, str, str]], steps: int, batch_size: int = 16,
                       lr: float = 5e-4, seed: int = 0, layer: int = -1, pooling: str = "mean", tau: float = 0.05,
                       margin: float = 0.0, queue_size: int = 0, links=None, word_tau: float = 0.1,
-                      dropout: float = 0.1, max_len: int | None = None, desc: str | None = None):
+                      dropout: float = 0.1, max_len: int | None = None, desc: str | None = None,
+                      freeze_embeddings: bool = False):
     """A trained copy of `encoder` and its loss per step. The encoder body is trained (the tied word
     embeddings included); the starting encoder is never changed.
 
@@ -249,6 +250,8 @@ def train_contrastive(encoder, method: str, pairs: Sequence[tuple[str, str, str]
     "word_contrast" (word links `links` from `parallel.dictionary_links` / `induced_links`, `word_tau`),
     "simcse" (the English side of `pairs` only, dropout `dropout` during training; with `dropout=0` the
     two passes are identical and only the push between different paragraphs is left: its control).
+    `freeze_embeddings` keeps the word embeddings as they are (no gradient, no optimiser state: for a
+    real model's 250k-row vocabulary, most of whose rows a short run never sees).
     """
     from functools import partial
 
@@ -269,6 +272,25 @@ def train_contrastive(encoder, method: str, pairs: Sequence[tuple[str, str, str]
         loss = SentenceContrastLoss(layer, pooling, tau, margin, queue_size, encoder.hidden_size)
     # SimCSE trains with its own dropout, then goes back to the starting model's settings
     prepare = (lambda m: partial(restore_dropout, m, set_dropout(m, dropout))) if method == "simcse" else None
+    params = lambda m: body(m).parameters()  # noqa: E731
+    if freeze_embeddings:
+        prepare = freeze_word_embeddings(prepare)
+        params = lambda m: [p for p in body(m).parameters() if p.requires_grad]  # noqa: E731
     return fit_copy(encoder, loss, batches, steps, lr=lr, seed=seed, desc=desc or METHOD_NAMES[method],
-                    name=f"{encoder.name} + {METHOD_NAMES[method]}", params=lambda m: body(m).parameters(),
-                    prepare=prepare)
+                    name=f"{encoder.name} + {METHOD_NAMES[method]}", params=params, prepare=prepare)
+
+
+def freeze_word_embeddings(prepare=None):
+    """A `fit_copy` prepare hook: the word embeddings get no gradient during training (then back as
+    they were), after `prepare` (if any) has run."""
+    def hook(model):
+        undo = prepare(model) if prepare is not None else None
+        weight = body(model).get_input_embeddings().weight
+        weight.requires_grad_(False)
+
+        def restore():
+            weight.requires_grad_(True)
+            if undo is not None:
+                undo()
+        return restore
+    return hook

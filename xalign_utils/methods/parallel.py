@@ -23,7 +23,11 @@ Multilingual distillation (Reimers & Gurevych 2020)
     A student learns to map an English sentence e and its translation x onto the frozen teacher's
     embedding of e: L = MSE(s(e), T(e)) + MSE(s(x), T(e)). Its control without parallel signal
     ("distill_shuffled") maps x onto the embedding of *another* English paragraph, T(e'), with the
-    same steps, the same texts and the same English term.
+    same steps, the same texts and the same English term. With a real teacher ("distill_teacher",
+    e.g. multilingual-e5-small) the widths differ: a trained linear map W takes the student's pooled
+    vector to the teacher's width, L = MSE(W s(e), c T(e)) + MSE(W s(x), c T(e)) (c: `TeacherDistillLoss`);
+    the teacher embeds e with its own tokenizer and conventions (`Encoder.encode`), once per English
+    text the run draws.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models import body
+from ..models import Encoder, body
 from ..pretrain import IGNORE, mask_tokens
 
 
@@ -165,15 +169,18 @@ def sample_pairs(n_available: int, n: int | None, seed: int) -> np.ndarray:
 # function of (seed, step), so runs are reproducible and resumable.
 
 METHODS = ("tlm", "mlm", "word_dict", "word_induced", "distill", "distill_shuffled")
+# methods that need a separate teacher model (`train_method(..., teacher=)`), not run by the loop over METHODS
+TEACHER_METHODS = ("distill_teacher",)
 METHOD_NAMES = {"tlm": "TLM", "mlm": "MLM on the same text (no pairing)", "word_dict": "word alignment (dictionary)",
                 "word_induced": "word alignment (induced)", "distill": "distillation",
-                "distill_shuffled": "distillation on shuffled pairs (no pairing)"}
+                "distill_shuffled": "distillation on shuffled pairs (no pairing)",
+                "distill_teacher": "distillation from a real teacher"}
 
 
 def check_method(name: str) -> str:
     """The method name, or a one-line error listing the methods."""
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+    if name not in METHODS + TEACHER_METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS + TEACHER_METHODS)}")
     return name
 
 
@@ -429,6 +436,89 @@ class DistillLoss:
                                  batch.get("teacher_x"))
 
 
+def teacher_draws(pairs: Sequence[tuple[str, str, str]], steps: int, batch_size: int, seed: int) -> list[str]:
+    """The distinct English texts that `steps` batches of `DistillBatches(..., seed=seed)` draw, sorted:
+    the only texts a teacher has to embed."""
+    if not pairs:
+        raise ValueError("teacher_draws got no translation pairs")
+    drawn = {int(i) for step in range(steps) for i in np.random.default_rng([seed, step]).integers(0, len(pairs), batch_size)}
+    return sorted({pairs[i][1] for i in drawn})
+
+
+def teacher_targets(teacher, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    """{text: the teacher's embedding}: `teacher.encode` (its own tokenizer, prefix, pooling and
+    normalisation), cached under `cache_dir()/teacher_targets` by the teacher's weights, tokenizer,
+    conventions and the texts, so a re-run loads them."""
+    from ..cache import load_or_compute, model_fingerprint
+
+    texts = sorted(set(texts))
+    if not texts:
+        raise ValueError("teacher_targets got no texts")
+    key = {"teacher": model_fingerprint(teacher.model, teacher.tokenizer), "conventions": teacher.conventions(),
+           "texts": texts}
+    vecs = load_or_compute("teacher_targets", key, lambda: teacher.encode(texts))
+    return {t: torch.from_numpy(np.asarray(v, dtype=np.float32)) for t, v in zip(texts, vecs)}
+
+
+def target_scale(teacher) -> float:
+    """The factor c of the real teacher's targets (`TeacherDistillLoss`): √(width) for a teacher that
+    L2-normalises its embeddings (each coordinate then has a mean square of 1), else 1."""
+    return float(teacher.hidden_size) ** 0.5 if teacher.normalize else 1.0
+
+
+class TeacherDistillBatches(DistillBatches):
+    """`DistillBatches` (the same seeded draws) with a separate teacher: the student's tokenizer for
+    both sides, and `targets` ({English text: teacher embedding}, from `teacher_targets`) as the
+    target of both (no shuffling: the real-teacher run has no shuffled control here)."""
+
+    def __init__(self, tokenizer, targets: dict, pairs: Sequence[tuple[str, str, str]], batch_size: int,
+                 max_len: int, seed: int = 0):
+        if not pairs:
+            raise ValueError("TeacherDistillBatches got no translation pairs")
+        self.tokenizer, self.pairs, self.batch_size, self.max_len, self.seed = tokenizer, list(pairs), batch_size, max_len, seed
+        self.target = dict(targets)
+        self.other = {e: e for e in self.target}
+
+    def __call__(self, step: int) -> dict:
+        rng = np.random.default_rng([self.seed, step])
+        missing = {self.pairs[i][1] for i in rng.integers(0, len(self.pairs), self.batch_size)} - set(self.target)
+        if missing:
+            raise ValueError(f"no teacher target for {len(missing)} English text(s) of step {step}; compute the "
+                             "targets with teacher_targets(teacher, teacher_draws(pairs, steps, batch_size, seed))")
+        return super().__call__(step)
+
+
+class TeacherDistillLoss(DistillLoss):
+    """loss_fn(model, batch): `distillation_loss` of `proj` (a trained linear map from the student's
+    width to the teacher's, initialised from `seed`) applied to the student's mean-pooled hidden state
+    `layer` of each side, against `target_scale` x the teacher's embedding of the English side.
+
+    `train_method` sets it with `target_scale`: √(teacher width) for a teacher that L2-normalises (e5): each
+    target coordinate then has a mean square of 1, the scale of the student's layer-normed states
+    through a projection of nn.Linear's initial range; unit-norm targets (coordinates of ~0.05) would
+    spend a short run shrinking the projection's output. Scaling changes no cosine between targets."""
+
+    def __init__(self, student_width: int, teacher_width: int, layer: int = -1, seed: int = 0,
+                 target_scale: float = 1.0):
+        super().__init__(layer)
+        if student_width < 1 or teacher_width < 1:
+            raise ValueError(f"widths must be positive; got {student_width} and {teacher_width}")
+        if not target_scale > 0:
+            raise ValueError(f"target_scale must be positive; got {target_scale!r}")
+        self.target_scale = float(target_scale)
+        self.proj = torch.nn.Linear(student_width, teacher_width)
+        g, bound = torch.Generator().manual_seed(seed), student_width ** -0.5  # nn.Linear's own init range
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.rand(teacher_width, student_width, generator=g) * 2 * bound - bound)
+            self.proj.bias.copy_(torch.rand(teacher_width, generator=g) * 2 * bound - bound)
+
+    def __call__(self, model, batch: dict) -> torch.Tensor:
+        en = self._embed(model, batch["en_ids"], batch["en_mask"])
+        self.proj.to(en.device)  # in place: the optimiser keeps the same parameters
+        return distillation_loss(self.proj(en), self.proj(self._embed(model, batch["x_ids"], batch["x_mask"])),
+                                 batch["teacher"] * self.target_scale, batch["teacher_x"] * self.target_scale)
+
+
 def dictionaries_for(langs: Sequence[str]) -> dict[str, dict[str, set[str]]]:
     """{lang: {English word: its translations}} (lowercased) from the vendored FreeDict dictionaries;
     languages without one (Chinese in `ci`) are left out."""
@@ -452,13 +542,16 @@ def dictionaries_for(langs: Sequence[str]) -> dict[str, dict[str, set[str]]]:
 
 def train_method(encoder, method: str, pairs: Sequence[tuple[str, str, str]], steps: int, batch_size: int = 16,
                  lr: float = 1e-4, seed: int = 0, layer: int = -1, mono=None, links=None, reg: float = 1.0,
-                 max_len: int | None = None, desc: str | None = None):
+                 max_len: int | None = None, desc: str | None = None, teacher=None):
     """A trained copy of `encoder` (an `models.Encoder` with its MLM head) and its loss per step.
 
     `method`: "tlm" (TLM + `mono` MLM), "mlm" (the same sentences unpaired + `mono` MLM), "word_dict"
     / "word_induced" (Cao et al. on `links`, from `dictionary_links` / `induced_links`), "distill"
     (the frozen `encoder` on English is the teacher), "distill_shuffled" (its control: translations
-    mapped onto other paragraphs' embeddings). The starting encoder is never changed.
+    mapped onto other paragraphs' embeddings), "distill_teacher" (`teacher`, another `models.Encoder`,
+    embeds the English side; a linear map from the student's width to the teacher's is trained with
+    the student and then dropped: the returned encoder is the student alone). The starting encoder and
+    the teacher are never changed.
     """
     import copy
 
@@ -469,9 +562,21 @@ def train_method(encoder, method: str, pairs: Sequence[tuple[str, str, str]], st
         raise ValueError(f"steps and batch_size must be positive; got {steps} and {batch_size}")
     if method.startswith("word") and links is None:
         raise ValueError(f"method {method!r} needs links= (dictionary_links or induced_links)")
+    if (method == "distill_teacher") != (teacher is not None):
+        raise ValueError("teacher= goes with method 'distill_teacher' only, which needs it (an Encoder, e.g. "
+                         "models.load_model('me5-small'))" if teacher is not None
+                         else "method 'distill_teacher' needs teacher= (an Encoder, e.g. models.load_model('me5-small'))")
+    if teacher is not None and not isinstance(teacher, Encoder):
+        raise ValueError(f"teacher must be an Encoder (models.load_model); got {type(teacher).__name__}")
     max_len = max_len or encoder.max_length
     tok = encoder.tokenizer
-    if method in ("tlm", "mlm"):
+    extra = []
+    if method == "distill_teacher":
+        targets = teacher_targets(teacher, teacher_draws(pairs, steps, batch_size, seed))
+        batches = TeacherDistillBatches(tok, targets, pairs, batch_size, max_len, seed)
+        loss = TeacherDistillLoss(encoder.hidden_size, teacher.hidden_size, layer, seed, target_scale(teacher))
+        extra = list(loss.proj.parameters())
+    elif method in ("tlm", "mlm"):
         batches, loss = TLMBatches(tok, pairs, batch_size, max_len, seed=seed, paired=method == "tlm", mono=mono), tlm_mixed_loss
     elif method.startswith("word"):
         batches = WordAlignBatches(tok, links, batch_size, max_len, seed)
@@ -481,6 +586,6 @@ def train_method(encoder, method: str, pairs: Sequence[tuple[str, str, str]], st
         loss = DistillLoss(layer)
     # the MLM objectives train everything; the others train the encoder body (the embeddings included:
     # they are tied to the MLM head's decoder, so filtering by parameter name would drop them)
-    params = (lambda m: m.parameters()) if method in ("tlm", "mlm") else (lambda m: body(m).parameters())
+    params = (lambda m: m.parameters()) if method in ("tlm", "mlm") else (lambda m: [*body(m).parameters(), *extra])
     return fit_copy(encoder, loss, batches, steps, lr=lr, seed=seed, desc=desc or METHOD_NAMES[method],
                     name=f"{encoder.name} + {METHOD_NAMES[method]}", params=params)
