@@ -242,3 +242,16 @@ def test_each_chapter_refuses_bad_realignment_parameters_in_one_line(stem, bad, 
     with pytest.raises(ValueError, match=match) as e:
         validate_parameters(stem, bad)
     assert "\n" not in str(e.value)
+
+
+def test_setup_sizes_and_model_means_never_share_a_glue_key(es, monkeypatch, tmp_path):
+    import myst_nb
+
+    keys = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: keys.append(name))
+    monkeypatch.setenv("XALIGN_METRICS_PATH", str(tmp_path / "metrics.json"))
+    R.glue_setup("rl_full", es, steps=10, batch=8, max_len=32, lr=2e-5)
+    setup = set(keys)
+    keys.clear()
+    R.record_values("rl", {}, {"full": "me5-small+infonce-full"})  # skipped: every key glued as n/a
+    assert keys and not setup & set(keys)  # a duplicate glue key fails the book's render

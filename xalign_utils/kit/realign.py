@@ -363,7 +363,8 @@ def glue_setup(prefix: str, es: EvalSet | None, *, steps: int, batch: int, max_l
                seconds: float | None = None, trained: int | None = None) -> None:
     """Glue the section's sizes and budget under `<prefix>_...` ("n/a" everywhere when not run)."""
     s = es.sizes() if es is not None else {}
-    values = {"items": s.get("items"), "ntrex": s.get("ntrex"), "tatoeba": s.get("tatoeba"),
+    # the set sizes of NTREX and Tatoeba are `n_ntrex` / `n_tatoeba`: `<prefix>_ntrex` is a model's mean
+    values = {"items": s.get("items"), "n_ntrex": s.get("ntrex"), "n_tatoeba": s.get("tatoeba"),
               "candidates": s.get("candidates"),
               "langs_ntrex": ", ".join(l for l in es.ntrex if l != "en") if es else None,
               "langs_tatoeba": ", ".join(es.tatoeba) if es else None, "steps": steps, "batch": batch,
