@@ -1,5 +1,6 @@
 """English vs Fake-English (xalign_utils.fake_english): id shifting, the two ablations, the evaluation's
 chance level and a few training steps."""
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -158,3 +159,22 @@ def test_meaning_names_only_what_the_verdicts_say(shared_up, controls_up):
         assert (fe.LABELS["lang_positions"] in text) == controls_up[0]
         assert (fe.LABELS["no_shared_special"] in text) == controls_up[1]
         assert "at chance" not in text and "weaker than" not in text
+
+
+def test_figures_are_closed_and_draw_what_they_are_given(tmp_path):
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    ones = np.ones((3, 8, 2))
+    measured = {"shared": fe.Measured("shared", ones * 0.5, {0: ones * 0.25})}
+    fig = fe.fig_emergence(measured)
+    out = fe.comparisons(measured, metrics.Verdicts(200, 0))
+    bars = fe.fig_comparisons(out)
+    log = {"config": {"vocab_size": 100}, "curve": [{"step": 10, "loss": 5.0}, {"step": 20, "loss": 4.0}]}
+    (tmp_path / "fake-english-shared.training_log.json").write_text(json.dumps(log))
+    curves = fe.fig_training(tmp_path)
+    assert plt.get_fignums() == []  # glued once by the chapter, never shown a second time
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.5, 0.5, 0.5]
+    assert len(bars.axes[0].get_yticklabels()) == len(out) == 1
+    loss, uniform = curves.axes[0].lines
+    assert list(loss.get_ydata()) == [5.0, 4.0] and uniform.get_ydata()[0] == pytest.approx(np.log(200))

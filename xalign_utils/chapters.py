@@ -68,6 +68,7 @@ class Chapter:
     langs: list
     model: str
 
+    records_results: ClassVar[bool] = True  # its variants' per-item outcomes (`record.record_results`)
     # Why this chapter cannot run the real model at scale (`-p model me5-small`), or None where it can.
     no_real_model: ClassVar[str | None] = (
         "trains the model (MLM/TLM heads, dozens of variants at the ci budget): a 118M-parameter sentence "
@@ -422,6 +423,8 @@ class Generative(Chapter):
 class Synthesis:
     """07_synthesis: reads the other chapters' results, trains nothing (no languages or model of its own)."""
 
+    records_results: ClassVar[bool] = False  # reads the others' results, records none
+
     preset: str
     seed: int
     resamples: int
@@ -442,6 +445,8 @@ class Synthesis:
 @dataclass
 class Emergence:
     """00b_emergence: measures the three committed English/Fake-English models (no languages or model of its own)."""
+
+    records_results: ClassVar[bool] = True  # records its measured variants
 
     preset: str
     seed: int

@@ -398,6 +398,46 @@ def fig_emergence(measured: dict):
     np.atleast_1d(axes)[0].set_ylabel("P@1 English ↔ Fake-English")
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
+    plt.close(fig)  # shown once, where the chapter glues it
+    return fig
+
+
+def fig_training(root: Path | str | None = None):
+    """MLM loss against training step of each configuration, from its committed training log; the dotted
+    line is the loss of a uniform guess over the model's 2V ids (English and Fake-English), ln 2V."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.0, 3.0))
+    vocab = None
+    for k in CONFIGS:
+        path = Path(root or ROOT / "checkpoints" / "probes") / f"fake-english-{k.replace('_', '-')}.training_log.json"
+        if not path.exists():
+            continue
+        log = json.loads(path.read_text())
+        ax.plot([c["step"] for c in log["curve"]], [c["loss"] for c in log["curve"]], label=LABELS[k])
+        vocab = 2 * log["config"]["vocab_size"]
+    if vocab:
+        ax.axhline(np.log(vocab), ls=":", color="k", label=f"uniform guess (ln {vocab:,})")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("MLM loss (nats)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def fig_comparisons(results: dict):
+    """Every comparison of the chapter as a paired 95 % interval, coloured by its verdict (`comparisons`)."""
+    import matplotlib.pyplot as plt
+
+    from . import plot
+
+    fig, ax = plt.subplots(figsize=(6.0, 0.45 * len(results) + 1.0))
+    names = [k.replace("_", " ") for k in results]
+    plot.interval_bars(names, [iv for iv, _ in results.values()], [v for _, v in results.values()], ax=ax,
+                       xlabel="difference in P@1 at the reported layer (95 % interval)")
+    fig.tight_layout()
+    plt.close(fig)
     return fig
 
 
