@@ -1,0 +1,292 @@
+"""Budget curves: how much training each method needs before its verdicts stop moving.
+
+Every method chapter trains its methods for a few dozen steps in the `ci` preset; a verdict read at
+that budget may be an artefact of it. This module trains each method at geometric budgets (64, 256,
+1024, ... steps), from the ci base model and from its random-init control, **as separate runs** (the
+learning-rate schedule warms up over a tenth of the steps and decays to zero, so a 256-step run is not
+the 256th step of a 1024-step run), and measures each trained model on the chapters' harness: weak P@1
+en→X (cosine, last layer, the 409 sentence items) and the help-application task (View II). One seed.
+
+The curves are stored as a small CSV (`CURVES`, one row per method × start × budget, with the commit
+and machine that produced it) and shown in each method's chapter; `choose_budget` turns a curve into
+the book preset's budget by a stated rule. `python -m xalign_utils.budget` (re)computes the missing rows
+and is resumable: each row is written atomically as soon as it is measured, so a killed run loses at
+most the row it was training.
+
+Introduced in notebook 02_contrastive ("How much training each method needs").
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+CURVES = ROOT / "book" / "runs" / "budget-curves.csv"
+BUDGETS = (64, 256, 1024, 4096)
+STARTS = ("base", "random init")
+COLUMNS = ["method", "chapter", "start", "steps", "batch_size", "lr", "seed", "weak_p1", "apps_accuracy",
+           "final_loss", "train_s", "eval_s", "threads", "commit", "machine"]
+MEASURES = {"weak_p1": "weak P@1", "apps_accuracy": "apps accuracy"}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One trainable method as its chapter runs it (`train(encoder, pairs, steps, seed)` -> (encoder, losses))."""
+
+    key: str
+    chapter: str
+    label: str
+    batch_size: int
+    lr: float
+    train: Callable
+
+
+def _tlm(enc, ctx, steps, seed):
+    from .methods import parallel as PM
+
+    mono = PM.MonoMLMBatches(enc.tokenizer, ctx["langs"], batch_size=2, max_len=ctx["max_len"], seed=seed)
+    return PM.train_method(enc, "tlm", ctx["pairs"], steps, 16, 5e-4, seed, mono=mono, desc="TLM")
+
+
+def _distill(enc, ctx, steps, seed):
+    from .methods import parallel as PM
+
+    return PM.train_method(enc, "distill", ctx["pairs"], steps, 16, 5e-4, seed, desc="distillation")
+
+
+def _word_dict(enc, ctx, steps, seed):
+    from .methods import parallel as PM
+
+    return PM.train_method(enc, "word_dict", ctx["pairs"], steps, 16, 5e-4, seed, links=ctx["links"],
+                           desc="word-level (dictionary)")
+
+
+def _contrastive(method):
+    def run(enc, ctx, steps, seed):
+        from .methods import contrastive as CM
+
+        return CM.train_contrastive(enc, method, ctx["pairs"], steps, 16, 1e-3, seed, desc=method)
+    return run
+
+
+def _lora(enc, ctx, steps, seed):
+    from .methods import adapters as AM
+
+    return AM.train_lora_contrastive(enc, ctx["pairs"], 4, steps, 16, 5e-3, seed, desc="LoRA r4 InfoNCE")
+
+
+METHODS: dict[str, Method] = {m.key: m for m in (
+    Method("tlm", "01_parallel_data", "TLM (+ MLM)", 16, 5e-4, _tlm),
+    Method("distill", "01_parallel_data", "distillation", 16, 5e-4, _distill),
+    Method("word_dict", "01_parallel_data", "word-level, dictionary links", 16, 5e-4, _word_dict),
+    Method("infonce", "02_contrastive", "sentence InfoNCE", 16, 1e-3, _contrastive("infonce")),
+    Method("simcse", "02_contrastive", "English-only SimCSE", 16, 1e-3, _contrastive("simcse")),
+    Method("lora_infonce", "03_adapters", "InfoNCE through LoRA rank 4", 16, 5e-3, _lora),
+)}
+
+
+def check(methods: Sequence[str], budgets: Sequence[int], starts: Sequence[str]) -> None:
+    """One-line errors for an unknown method or start, or a budget that is not a positive integer."""
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; choose from: {', '.join(METHODS)}")
+    for s in starts:
+        if s not in STARTS:
+            raise ValueError(f"unknown start {s!r}; choose from: {', '.join(STARTS)}")
+    for b in budgets:
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
+            raise ValueError(f"budgets are positive step counts; got {b!r}")
+
+
+def read_curves(path: Path | str = CURVES) -> pd.DataFrame:
+    """The stored curves (empty, with the columns, when there are none yet)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=COLUMNS)
+    table = pd.read_csv(path)
+    missing = sorted(set(COLUMNS) - set(table.columns))
+    if missing:
+        raise ValueError(f"{path.name} lacks columns {', '.join(missing)}; recompute it with python -m xalign_utils.budget")
+    return table
+
+
+def _write(table: pd.DataFrame, path: Path) -> None:
+    from .cache import atomic_write_text
+
+    order = {k: i for i, k in enumerate(METHODS)}
+    table = table.sort_values(["method", "start", "steps"], key=lambda c: c.map(order) if c.name == "method" else c)
+    atomic_write_text(path, table[COLUMNS].to_csv(index=False, float_format="%.6g"))
+
+
+def _append(row: dict, path: Path) -> None:
+    """Add one row to the stored curves under a file lock (several processes may fill one file), replacing
+    a row of the same method, start, steps and seed; the file is rewritten atomically."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = read_curves(path)
+        same = ((table.method == row["method"]) & (table.start == row["start"]) & (table.steps == row["steps"])
+                & (table.seed == row["seed"]))
+        table = pd.concat([table[~same].dropna(axis=1, how="all"), pd.DataFrame([row])], ignore_index=True)
+        _write(table, path)
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "xalign_utils"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+changes" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def context(langs: Sequence[str], seed: int = 0, preset: str = "ci") -> dict:
+    """What every run shares: the starting models, the harness, the `parallel` pairs, dictionary links."""
+    from .checkpoints import base_model
+    from .harness import Harness
+    from .kit.adapters import parallel_pairs
+    from .methods import parallel as PM
+    from .models import random_init_like
+    from .presets import get_preset
+
+    enc = base_model(get_preset(preset).name, seed)
+    pairs = parallel_pairs(langs, seed)
+    return {"langs": list(langs), "pairs": pairs, "max_len": get_preset(preset).model.max_len,
+            "starts": {"base": enc, "random init": random_init_like(enc, seed)},
+            "links": PM.dictionary_links(pairs, PM.dictionaries_for(langs)),
+            "harness": Harness(langs, layer=-1, seed=seed)}
+
+
+def measure(harness, encoder) -> dict:
+    """Weak P@1 (cosine, last layer) and the application task's accuracy, means over non-English languages."""
+    s = harness.measure(encoder, pos=False, full=False).summary()
+    return {"weak_p1": s["weak P@1"], "apps_accuracy": s["apps accuracy"]}
+
+
+def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequence[str] = STARTS, seed: int = 0,
+        langs: Sequence[str] | None = None, path: Path | str = CURVES, progress: Callable[[str], None] = print,
+        ctx: dict | None = None) -> pd.DataFrame:
+    """Train and measure every (method, start, budget) not yet in `path`, writing each row as it is done.
+    Also measures each start untrained (steps 0), the origin of every curve."""
+    import torch
+
+    from .presets import get_preset
+
+    check(methods, budgets, starts)
+    path = Path(path)
+    table = read_curves(path)
+    langs = list(langs or get_preset("ci").langs)
+    done = {(r.method, r.start, int(r.steps), int(r.seed)) for r in table.itertuples()}
+    todo = [(m, s, b) for m in methods for s in starts for b in (0, *budgets) if (m, s, b, seed) not in done]
+    if not todo:
+        return table
+    ctx = ctx or context(langs, seed)
+    untrained: dict[str, dict] = {}
+    for m, s, b in todo:
+        meth = METHODS[m]
+        t0 = time.time()
+        if b == 0:
+            if s not in untrained:
+                untrained[s] = measure(ctx["harness"], ctx["starts"][s])
+            scores, loss, t_train = untrained[s], float("nan"), 0.0
+        else:
+            trained, losses = meth.train(ctx["starts"][s], ctx, b, seed)
+            t_train = time.time() - t0
+            scores, loss = measure(ctx["harness"], trained), float(np.mean(losses[-max(1, len(losses) // 10):]))
+        row = {"method": m, "chapter": meth.chapter, "start": s, "steps": b, "batch_size": meth.batch_size,
+               "lr": meth.lr, "seed": seed, **scores, "final_loss": loss, "train_s": round(t_train, 1),
+               "eval_s": round(time.time() - t0 - t_train, 1), "threads": torch.get_num_threads(),
+               "commit": _commit(), "machine": f"{platform.machine()} {platform.system()}"}
+        _append(row, path)
+        progress(f"{m} from {s}, {b} steps: weak P@1 {scores['weak_p1']:.3f}, apps {scores['apps_accuracy']:.3f} "
+                 f"({t_train:.0f} s training)")
+    return read_curves(path)
+
+
+def choose_budget(curve: pd.Series, share: float = 0.1) -> tuple[int, str]:
+    """The book budget from one curve (`curve`: score indexed by steps, 0 = untrained): the smallest budget
+    whose next (×4) budget adds less than `share` of the largest gain over the untrained model; the
+    largest budget measured when every step up still adds that much (the curve has not flattened).
+    Returns (steps, why)."""
+    curve = curve.sort_index()
+    if 0 not in curve.index or len(curve) < 2:
+        raise ValueError("a curve needs the untrained score (steps 0) and at least one budget")
+    start, trained = curve.loc[0], curve.drop(index=0)
+    gain = float(trained.max() - start)
+    budgets = list(trained.index)
+    if gain <= 0:
+        return int(budgets[0]), "no budget beats the untrained model: the smallest"
+    for b, nxt in zip(budgets, budgets[1:]):
+        if trained.loc[nxt] - trained.loc[b] < share * gain:
+            return int(b), f"{nxt} steps add < {share:.0%} of the largest gain"
+    return int(budgets[-1]), "still climbing at the largest budget measured"
+
+
+def book_budgets(table: pd.DataFrame, share: float = 0.1) -> pd.DataFrame:
+    """`choose_budget` per method, on each measure and start; the book budget is the largest of them
+    (a method's verdicts should have stopped moving on every curve that is read)."""
+    rows = []
+    for m, g in table.groupby("method", sort=False):
+        picks = {}
+        for s in g.start.unique():
+            for col, name in MEASURES.items():
+                picks[(s, name)] = choose_budget(g[g.start == s].set_index("steps")[col], share)
+        steps, why = max(picks.values(), key=lambda p: p[0])
+        rows.append({"method": m, "label": METHODS[m].label if m in METHODS else m, "book steps": steps,
+                     **{f"{s}, {n}": p[0] for (s, n), p in picks.items()}, "why": why})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def fig_curves(table: pd.DataFrame, chapter: str | None = None):
+    """Weak P@1 and application accuracy against training steps (log scale), from the base (solid) and
+    from random init (dashed), one colour per method; the untrained models are drawn at the left edge."""
+    import matplotlib.pyplot as plt
+
+    if chapter is not None:
+        table = table[table.chapter == chapter]
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4))
+    colours = dict(zip(table.method.unique(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
+    for ax, (col, name) in zip(axes, MEASURES.items()):
+        for (m, s), g in table.groupby(["method", "start"], sort=False):
+            g = g.sort_values("steps")
+            x = g.steps.replace(0, g.steps[g.steps > 0].min() / 4)  # untrained, drawn left of the first budget
+            ax.plot(x, g[col], "o-" if s == "base" else "s--", color=colours[m], markersize=3,
+                    label=f"{METHODS[m].label if m in METHODS else m}" if s == "base" else None)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("training steps (leftmost: untrained)")
+        ax.set_ylabel(name)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m xalign_utils.budget", description=__doc__.split("\n\n")[0])
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS))
+    p.add_argument("--starts", nargs="+", default=list(STARTS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(CURVES))
+    a = p.parse_args(argv)
+    try:
+        check(a.methods, a.budgets, a.starts)
+    except ValueError as e:
+        p.exit(2, f"budget: error: {e}\n")
+    run(a.methods, a.budgets, a.starts, a.seed, path=a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
