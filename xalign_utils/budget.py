@@ -192,6 +192,7 @@ def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequen
     if not todo:
         return table
     ctx = ctx or context(langs, seed)
+    commit = _commit()  # of the code that trains, read once: later edits to the tree do not relabel rows
     untrained: dict[str, dict] = {}
     for m, s, b in todo:
         meth = METHODS[m]
@@ -207,7 +208,7 @@ def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequen
         row = {"method": m, "chapter": meth.chapter, "start": s, "steps": b, "batch_size": meth.batch_size,
                "lr": meth.lr, "seed": seed, **scores, "final_loss": loss, "train_s": round(t_train, 1),
                "eval_s": round(time.time() - t0 - t_train, 1), "threads": torch.get_num_threads(),
-               "commit": _commit(), "machine": f"{platform.machine()} {platform.system()}"}
+               "commit": commit, "machine": f"{platform.machine()} {platform.system()}"}
         _append(row, path)
         progress(f"{m} from {s}, {b} steps: weak P@1 {scores['weak_p1']:.3f}, apps {scores['apps_accuracy']:.3f} "
                  f"({t_train:.0f} s training)")
