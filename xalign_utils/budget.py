@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-CURVES = ROOT / "book" / "runs" / "budget-curves.csv"
+CURVES = ROOT / "book" / "runs" / "budget-curves.csv"  # per-item outcomes beside it: `items_path(CURVES)`
 BUDGETS = (64, 256, 1024, 4096)
 STARTS = ("base", "random init")
 COLUMNS = ["method", "chapter", "start", "steps", "batch_size", "lr", "seed", "weak_p1", "apps_accuracy",
@@ -126,14 +126,44 @@ def _write(table: pd.DataFrame, path: Path) -> None:
     atomic_write_text(path, table[COLUMNS].to_csv(index=False, float_format="%.6g"))
 
 
-def _append(row: dict, path: Path) -> None:
-    """Add one row to the stored curves under a file lock (several processes may fill one file), replacing
-    a row of the same method, start, steps and seed; the file is rewritten atomically."""
+def items_path(path: Path | str) -> Path:
+    """Where the per-item outcomes of the curves in `path` are kept (`<name>.items.npz`)."""
+    path = Path(path)
+    return path.with_name(path.stem + ".items.npz")
+
+
+def outcome_key(method: str, start: str, steps: int, seed: int, measure: str) -> str:
+    return f"{method}|{start}|{int(steps)}|{int(seed)}|{measure}"
+
+
+def read_outcomes(path: Path | str = CURVES) -> dict[str, np.ndarray]:
+    """{`outcome_key`: per-item outcomes (items x target languages)} of the stored curves."""
+    f = items_path(path)
+    if not f.exists():
+        return {}
+    with np.load(f) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _append(row: dict, path: Path, outcomes: dict[str, np.ndarray] | None = None) -> None:
+    """Add one row (and its per-item outcomes, by measure) to the stored curves under a file lock (several
+    processes may fill one file), replacing a row of the same method, start, steps and seed; both files are
+    rewritten atomically, the outcomes first (a row is never stored without them)."""
     import fcntl
+    import os
+    import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{path.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if outcomes:
+            stored = read_outcomes(path)
+            stored.update({outcome_key(row["method"], row["start"], row["steps"], row["seed"], m): np.asarray(v, np.float32)
+                           for m, v in outcomes.items()})
+            fd, tmp = tempfile.mkstemp(prefix=".items.", suffix=".npz", dir=path.parent)
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **stored)
+            os.replace(tmp, items_path(path))
         table = read_curves(path)
         same = ((table.method == row["method"]) & (table.start == row["start"]) & (table.steps == row["steps"])
                 & (table.seed == row["seed"]))
@@ -168,10 +198,13 @@ def context(langs: Sequence[str], seed: int = 0, preset: str = "ci") -> dict:
             "harness": Harness(langs, layer=-1, seed=seed)}
 
 
-def measure(harness, encoder) -> dict:
-    """Weak P@1 (cosine, last layer) and the application task's accuracy, means over non-English languages."""
-    s = harness.measure(encoder, pos=False, full=False).summary()
-    return {"weak_p1": s["weak P@1"], "apps_accuracy": s["apps accuracy"]}
+def measure(harness, encoder) -> tuple[dict, dict]:
+    """Weak P@1 (cosine, last layer) and the application task's accuracy, means over non-English languages,
+    and their per-item outcomes (items x non-English languages)."""
+    ev = harness.measure(encoder, pos=False, full=False)
+    s = ev.summary()
+    outcomes = {col: np.asarray(ev.outcome(name), dtype=np.float32) for col, name in MEASURES.items()}
+    return {"weak_p1": s["weak P@1"], "apps_accuracy": s["apps accuracy"]}, outcomes
 
 
 def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequence[str] = STARTS, seed: int = 0,
@@ -200,53 +233,99 @@ def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequen
         if b == 0:
             if s not in untrained:
                 untrained[s] = measure(ctx["harness"], ctx["starts"][s])
-            scores, loss, t_train = untrained[s], float("nan"), 0.0
+            (scores, outcomes), loss, t_train = untrained[s], float("nan"), 0.0
         else:
             trained, losses = meth.train(ctx["starts"][s], ctx, b, seed)
             t_train = time.time() - t0
-            scores, loss = measure(ctx["harness"], trained), float(np.mean(losses[-max(1, len(losses) // 10):]))
+            (scores, outcomes), loss = measure(ctx["harness"], trained), float(np.mean(losses[-max(1, len(losses) // 10):]))
         row = {"method": m, "chapter": meth.chapter, "start": s, "steps": b, "batch_size": meth.batch_size,
                "lr": meth.lr, "seed": seed, **scores, "final_loss": loss, "train_s": round(t_train, 1),
                "eval_s": round(time.time() - t0 - t_train, 1), "threads": torch.get_num_threads(),
                "commit": commit, "machine": f"{platform.machine()} {platform.system()}"}
-        _append(row, path)
+        _append(row, path, outcomes)
         progress(f"{m} from {s}, {b} steps: weak P@1 {scores['weak_p1']:.3f}, apps {scores['apps_accuracy']:.3f} "
                  f"({t_train:.0f} s training)")
     return read_curves(path)
 
 
-def choose_budget(curve: pd.Series, share: float = 0.1) -> tuple[int, str]:
-    """The book budget from one curve (`curve`: score indexed by steps, 0 = untrained): the smallest budget
-    whose next (×4) budget adds less than `share` of the largest gain over the untrained model; the
-    largest budget measured when every step up still adds that much (the curve has not flattened).
-    Returns (steps, why)."""
-    curve = curve.sort_index()
-    if 0 not in curve.index or len(curve) < 2:
-        raise ValueError("a curve needs the untrained score (steps 0) and at least one budget")
-    start, trained = curve.loc[0], curve.drop(index=0)
-    gain = float(trained.max() - start)
-    budgets = list(trained.index)
-    if gain <= 0:
-        return int(budgets[0]), "no budget beats the untrained model: the smallest"
+def choose_budget(outcomes: dict[int, np.ndarray], resamples: int = 10_000, seed: int = 0) -> tuple[int, str]:
+    """The book budget from one curve, given as per-item outcomes by budget (0 = the untrained model):
+    the smallest budget whose next (larger) budget is not measurably better on the same items (the paired
+    95 % interval of next − this covers 0 or lies below it: `metrics.compare`); the smallest budget when
+    no budget is measurably better than the untrained model; the largest budget measured, "still
+    climbing", when every step up is better. Returns (steps, why)."""
+    from . import metrics
+
+    if 0 not in outcomes or len(outcomes) < 2:
+        raise ValueError("a curve needs the untrained outcomes (steps 0) and at least one budget")
+    budgets = sorted(b for b in outcomes if b != 0)
+    if all(metrics.compare(outcomes[b], outcomes[0], resamples, seed)[1] != "better" for b in budgets):
+        return budgets[0], "no budget is better than the untrained model: the smallest"
     for b, nxt in zip(budgets, budgets[1:]):
-        if trained.loc[nxt] - trained.loc[b] < share * gain:
-            return int(b), f"{nxt} steps add < {share:.0%} of the largest gain"
-    return int(budgets[-1]), "still climbing at the largest budget measured"
+        iv, v = metrics.compare(outcomes[nxt], outcomes[b], resamples, seed)
+        if v != "better":
+            return b, f"{nxt:,} steps are not better ({iv})"
+    return budgets[-1], "still climbing at the largest budget measured"
 
 
-def book_budgets(table: pd.DataFrame, share: float = 0.1) -> pd.DataFrame:
-    """`choose_budget` per method, on each measure and start; the book budget is the largest of them
-    (a method's verdicts should have stopped moving on every curve that is read)."""
+def book_budgets(table: pd.DataFrame, outcomes: dict[str, np.ndarray], resamples: int = 10_000,
+                 seed: int = 0) -> pd.DataFrame:
+    """`choose_budget` per method, on each start and measure (`outcomes`: `read_outcomes`); the book budget
+    is the largest of them (a method's verdicts should have stopped moving on every curve that is read)."""
     rows = []
     for m, g in table.groupby("method", sort=False):
         picks = {}
         for s in g.start.unique():
             for col, name in MEASURES.items():
-                picks[(s, name)] = choose_budget(g[g.start == s].set_index("steps")[col], share)
+                curve = {int(r.steps): outcomes[outcome_key(m, s, r.steps, r.seed, col)] for r in g[g.start == s].itertuples()}
+                picks[(s, name)] = choose_budget(curve, resamples, seed)
         steps, why = max(picks.values(), key=lambda p: p[0])
         rows.append({"method": m, "label": METHODS[m].label if m in METHODS else m, "book steps": steps,
                      **{f"{s}, {n}": p[0] for (s, n), p in picks.items()}, "why": why})
     return pd.DataFrame(rows).set_index("method")
+
+
+def of_chapter(table: pd.DataFrame, chapter: str) -> pd.DataFrame:
+    """The stored rows of the methods `chapter` trains (one-line error when it has none)."""
+    rows = table[table.chapter == chapter]
+    if rows.empty:
+        raise ValueError(f"no budget curves stored for {chapter}; compute them with "
+                         f"python -m xalign_utils.budget --methods {' '.join(m.key for m in METHODS.values() if m.chapter == chapter) or '...'}")
+    return rows
+
+
+def curve_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Weak P@1 and application accuracy per method and start (rows) and budget (columns)."""
+    out = table.assign(method=table.method.map(lambda m: METHODS[m].label if m in METHODS else m))
+    return out.pivot_table(index=["method", "start"], columns="steps", values=list(MEASURES), sort=False).rename(
+        columns=MEASURES, level=0)
+
+
+def glue_chapter(table: pd.DataFrame, outcomes: dict[str, np.ndarray], ci_steps: int, resamples: int = 10_000,
+                 seed: int = 0) -> dict[str, str]:
+    """Glue what the chapter's prose says about its curves: `budget_commit` (the code that computed them),
+    `budget_largest`, `budget_picks` (each method's book budget and why), `budget_ci_steps` (the stored
+    budget nearest the chapter's `ci_steps`) and `budget_ci_share` (the share of each method's largest
+    weak P@1 gain, from the base, reached at that budget)."""
+    from .record import glue_text
+
+    picks = book_budgets(table, outcomes, resamples, seed)
+    shares = []
+    measured = sorted(set(table.steps) - {0})
+    near = min(measured, key=lambda b: (abs(b - ci_steps), b))  # the stored budget closest to the chapter's
+    for m, g in table[table.start == "base"].groupby("method", sort=False):
+        c = g.set_index("steps").weak_p1
+        gain = c.drop(index=0).max() - c.loc[0]
+        if near in c.index and gain > 0:
+            shares.append(f"{METHODS[m].label if m in METHODS else m} {(c.loc[near] - c.loc[0]) / gain:.0%}")
+    texts = {"budget_commit": ", ".join(sorted(set(table.commit.astype(str)))),
+             "budget_largest": f"{int(table.steps.max()):,}",
+             "budget_picks": "; ".join(f"{r['label']}, {int(r['book steps']):,} steps ({r['why']})" for _, r in picks.iterrows()),
+             "budget_ci_steps": f"{near:,}",
+             "budget_ci_share": "; ".join(shares) or "no method gains at any budget"}
+    for k, v in texts.items():
+        glue_text(k, v)
+    return texts
 
 
 def fig_curves(table: pd.DataFrame, chapter: str | None = None):
