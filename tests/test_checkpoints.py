@@ -179,3 +179,14 @@ def test_resumed_pretraining_keeps_the_checks_logged_before_the_interruption(tmp
     fresh = pretrain(preset, 0, tmp_path / "b", eval_points=3)
     assert [e["loss"] for e in fresh["curve"]] == [e["loss"] for e in log["curve"]]
     assert fresh["weights_sha256"] == log["weights_sha256"]
+
+
+def test_the_book_preset_uses_the_shipped_ci_models_with_three_seeds():
+    from xalign_utils.checkpoints import base_model, shipped_checkpoint
+    from xalign_utils.pretrain import training_key
+
+    book, ci = get_preset("book"), get_preset("ci")
+    assert book.langs == ci.langs and book.model == ci.model and book.seeds == (0, 1, 2)
+    assert training_key(book, 0) == training_key(ci, 0)  # the same recipe: the shipped weights are its weights
+    assert shipped_checkpoint(book) == shipped_checkpoint(ci)
+    assert base_model("book").name == "ci"  # loaded, never trained

@@ -466,3 +466,40 @@ def test_verdicts_record_every_comparison_in_order():
     rng = np.random.default_rng(0)
     x, y = rng.random(50), rng.random(50)
     assert v.compare(x, y)[0] == metrics.compare(x, y, 500, 3)[0]  # the chapter's resamples and seed
+
+
+# ---------------------------------------------------------------- seeds x items
+
+def test_seed_item_bootstrap_with_one_seed_is_the_paired_bootstrap():
+    rng = np.random.default_rng(3)
+    a, b = rng.random((1, 50)), rng.random((1, 50))
+    assert metrics.seed_item_bootstrap(a, b, 2000, 1) == metrics.paired_bootstrap(a[0], b[0], 2000, 1)
+
+
+def test_seed_item_bootstrap_of_a_constant_difference_is_a_point():
+    a = np.full((3, 40), 0.7)
+    iv = metrics.seed_item_bootstrap(a, a - 0.25, 2000, 0)
+    assert (iv.diff, iv.low, iv.high, iv.n) == pytest.approx((0.25, 0.25, 0.25, 40))
+
+
+def test_seed_item_bootstrap_covers_the_spread_between_runs():
+    # every item agrees within a run; the runs differ by 0, 1, 2: items alone would give [1, 1]
+    d = np.repeat(np.array([[0.0], [1.0], [2.0]]), 30, axis=1)
+    iv = metrics.seed_item_bootstrap(d, np.zeros_like(d), 4000, 0)
+    # the mean of three runs drawn from {0, 1, 2}: P(all 0) = 1/27 > 2.5 %, so the bounds are 0 and 2
+    assert iv.diff == pytest.approx(1.0) and iv.low == pytest.approx(0.0) and iv.high == pytest.approx(2.0)
+    item_only = metrics.paired_bootstrap(d.mean(0), np.zeros(30), 4000, 0)
+    assert item_only.low == item_only.high == pytest.approx(1.0)
+
+
+def test_seed_item_bootstrap_of_identical_collapsed_systems_is_inconclusive():
+    chance = np.full((3, 100, 5), 1 / 100)  # a collapsed model scores chance on every item and seed
+    iv, v = metrics.compare_seeds(chance, chance.copy(), 1000, 0)
+    assert v == "inconclusive" and iv.diff == 0 and iv.low == iv.high == 0
+
+
+def test_seed_item_bootstrap_refuses_unpaired_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.seed_item_bootstrap(np.zeros((3, 10)), np.zeros((2, 10)))
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.seed_item_bootstrap(np.zeros(10), np.zeros(10))

@@ -114,22 +114,29 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
 
 
-def input_hash(stem: str, params: dict) -> str:
-    """Hash of everything a notebook's outputs depend on: itself, the package, data, checkpoints, params,
-    and of every notebook it reads (`xalign.reads`) the metrics, result rows and per-item outcomes."""
-    parts = [
-        _sha([_notebook_path(stem)]),
-        package_fingerprint(),  # the package source (and data manifest): the cache keys use the same hash
-        (ROOT / "data" / "MANIFEST.tsv").read_text(),
-        _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
-        json.dumps(params, sort_keys=True),
-    ]
+def input_components(stem: str, params: dict) -> dict:
+    """Everything a notebook's outputs depend on, by name: itself, the package, the data manifest, the
+    checkpoints' training logs, its parameters, and of every notebook it reads (`xalign.reads`) the
+    metrics, result rows and per-item outcomes. A stored run (`stored`) keeps these to say what changed."""
+    parts = {
+        "chapter source": _sha([_notebook_path(stem)]),
+        "package": package_fingerprint(),  # the package source (and data manifest): the cache keys use the same hash
+        "data": hashlib.sha256((ROOT / "data" / "MANIFEST.tsv").read_bytes()).hexdigest(),
+        "checkpoints": _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
+        "parameters": params,
+    }
     for up in upstream(stem):
-        f = metrics_file(params["preset"], up)
-        parts.append(f.read_text() if f.exists() else "missing")
-        parts += [f"{up} results {_file_digest(results_file(params['preset'], up))}",
-                  f"{up} items {_file_digest(items_file(params['preset'], up))}"]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        parts[f"{up} outputs"] = {k: _file_digest(f) for k, f in (
+            ("metrics", metrics_file(params["preset"], up)), ("results", results_file(params["preset"], up)),
+            ("items", items_file(params["preset"], up)))}
+    return parts
+
+
+def input_hash(stem: str, params: dict) -> str:
+    """One hash of `input_components`: a notebook whose hash did not change is not executed again."""
+    from .stored import inputs_hash
+
+    return inputs_hash(input_components(stem, params))
 
 
 # ---------------------------------------------------------------- parameters
@@ -332,8 +339,14 @@ def _execute_in_worker(stem: str, params: dict, out: Path, metrics_json: Path, r
 
 
 def build(preset: str = "ci", only: list[str] | None = None, render: bool = True, force: bool = False,
-          jobs: int | None = None) -> None:
+          jobs: int | None = None, stale: bool = False) -> None:
     """Execute changed notebooks, then render the book.
+
+    A stored preset (`stored.STORED_PRESETS`: `book`) keeps its runs in the repository: a chapter with a
+    stored run is restored from it, not executed; one whose inputs changed since is rendered from it under
+    a banner naming the commit it was computed at, unless `stale` (recompute exactly those) or `force`
+    (recompute all); a chapter without a stored run is executed and stored as soon as it finishes (an
+    interrupted build resumes at the chapter where it stopped).
 
     With `jobs` > 1 (default: `default_jobs()`), that many notebooks run at once, each kernel with
     cores // jobs threads; a notebook starts once the notebooks it reads (`xalign.reads`) are done.
@@ -342,8 +355,17 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
+    from . import stored as S
+
     p = get_preset(preset)
     check_inputs()
+    keep = S.is_stored(p.name)
+    if stale and not keep:
+        raise BuildError(f"--stale applies to stored presets ({', '.join(S.STORED_PRESETS)}); preset {p.name} "
+                         f"re-executes whatever changed by itself")
+    if keep:
+        S.recover(p.name)
+    banners: dict[str, tuple[dict, list[str]]] = {}
     jobs = jobs or default_jobs()
     threads = max(1, (os.cpu_count() or 1) // jobs)
     executed = BUILD / "executed" / p.name
@@ -371,8 +393,20 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                 params = preset_parameters(stem, p.name)
                 out = executed / f"{stem}.ipynb"
                 stamp = out.with_suffix(".inputs")
-                key = input_hash(stem, params)  # after its upstream notebooks finished: their outputs are in it
-                if not force and out.exists() and stamp.exists() and stamp.read_text() == key:
+                parts = input_components(stem, params)  # after its upstream notebooks finished: their outputs are in it
+                key = S.inputs_hash(parts)
+                run = S.read_run(p.name, stem) if keep and not force else None
+                if run is not None and (run["hash"] == key or not stale):
+                    S.restore(p.name, stem, _targets(p.name, stem, out))
+                    if run["hash"] != key:
+                        banners[stem] = (run, S.changed_inputs(run, parts))
+                    print(f"{tag(stem)}: stored run of {run['commit']}"
+                          + ("" if run["hash"] == key else f" (stale: {', '.join(banners[stem][1])} changed since)"),
+                          flush=True)
+                    timings[stem] = None
+                    done.add(stem)
+                    continue
+                if not keep and not force and out.exists() and stamp.exists() and stamp.read_text() == key:
                     print(f"{tag(stem)}: up to date", flush=True)
                     timings[stem] = None
                     done.add(stem)
@@ -381,7 +415,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                 future = pool.submit(_execute_in_worker, stem, params, out, metrics_file(p.name, stem),
                                      results_file(p.name, stem), threads)
                 running[future] = stem
-                future.key, future.stamp = key, stamp
+                future.key, future.stamp, future.parts, future.out = key, stamp, parts, out
             if not running:
                 if todo and not failures and not ready:
                     raise BuildError(f"notebooks wait on each other ('reads' metadata): {', '.join(todo)}")
@@ -396,6 +430,8 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     failures.append(e)
                     continue
                 atomic_write_text(future.stamp, future.key)
+                if keep:  # committed beside the book, complete or not at all
+                    S.store(p.name, stem, _targets(p.name, stem, future.out), future.parts, seconds)
                 timings[stem] = seconds
                 done.add(stem)
                 print(f"{tag(stem)}: done in {seconds:.0f} s", flush=True)
@@ -405,8 +441,14 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
     wall = time.time() - t_all
     print(f"notebooks: {wall:.0f} s ({jobs} at a time, {threads} thread(s) each); "
           f"results table: {_shown(collect_results(p.name))}", flush=True)
-    rendered = render_book(p.name, timed=True) if render else None
+    rendered = render_book(p.name, timed=True, banners=banners) if render else None
     print(timing_table(timings, wall, rendered), flush=True)
+
+
+def _targets(preset: str, stem: str, executed_ipynb: Path) -> dict[str, Path]:
+    """Where the build keeps a chapter's outputs, by `stored.FILES` key."""
+    return {"notebook": executed_ipynb, "metrics": metrics_file(preset, stem), "results": results_file(preset, stem),
+            "items": items_file(preset, stem)}
 
 
 def timing_table(timings: dict[str, float | None], wall: float | None = None, render: float | None = None) -> str:
@@ -431,9 +473,13 @@ def _sync(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
-def render_book(preset: str = "ci", timed: bool = False):
+def render_book(preset: str = "ci", timed: bool = False, banners: dict | None = None):
     """Stage book sources + executed notebooks in `_build/src` and run `jupyter-book build` (warnings = errors).
-    Returns the rendered site's folder, or with `timed` the seconds the render took."""
+    `banners`: {stem: (stored run, changed inputs)} of chapters rendered from a stale stored run (each gets
+    `stored.banner` under its title). Returns the rendered site's folder, or with `timed` the seconds the
+    render took."""
+    from .stored import with_banner
+
     src = BUILD / "src"
     executed = BUILD / "executed" / preset
     wanted = set()
@@ -441,7 +487,7 @@ def render_book(preset: str = "ci", timed: bool = False):
         _sync(ROOT / name, src / name)
         wanted.add(src / name)
     for f in (ROOT / "book").rglob("*"):
-        if f.is_file():
+        if f.is_file() and "runs" not in f.relative_to(ROOT / "book").parts[:1]:  # stored runs are data
             _sync(f, src / f.relative_to(ROOT))
             wanted.add(src / f.relative_to(ROOT))
     catalog = src / "book" / "catalog.md"
@@ -455,8 +501,15 @@ def render_book(preset: str = "ci", timed: bool = False):
         nb = executed / f"{stem}.ipynb"
         if not nb.exists():
             raise BuildError(f"{stem} has not been executed for preset {preset}; run `xalign build --preset {preset}`")
-        _sync(nb, src / "notebooks" / f"{stem}.ipynb")
-        wanted.add(src / "notebooks" / f"{stem}.ipynb")
+        staged = src / "notebooks" / f"{stem}.ipynb"
+        if stem in (banners or {}):
+            text = with_banner(nb, *banners[stem])
+            if not staged.exists() or staged.read_text(encoding="utf-8") != text:
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                staged.write_text(text, encoding="utf-8")
+        else:
+            _sync(nb, staged)
+        wanted.add(staged)
     for f in list(src.rglob("*")):
         if f.is_file() and f not in wanted and "_build" not in f.parts[len(src.parts):]:
             f.unlink()

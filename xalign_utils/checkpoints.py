@@ -20,11 +20,12 @@ CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 def shipped_checkpoint(preset: str | Preset, seed: int = 0, arch: str = "encoder") -> Path:
-    """Where the shipped checkpoint of (preset, seed) lives: checkpoints/<preset>[-<corpus>][-decoder][-seed<n>]/."""
+    """Where the shipped checkpoint of (preset, seed) lives: checkpoints/<preset>[-<corpus>][-decoder][-seed<n>]/
+    (`<preset>` is `Preset.models` where the preset uses another's models: `book` uses `ci`'s)."""
     p = get_preset(preset)
     corpus = "" if p.train.corpus == "comparable" else f"-{p.train.corpus}"
     kind = "-decoder" if check_arch(arch) == "decoder" else ""
-    return CHECKPOINTS / (p.name + corpus + kind + (f"-seed{seed}" if seed else ""))
+    return CHECKPOINTS / ((p.models or p.name) + corpus + kind + (f"-seed{seed}" if seed else ""))
 
 
 def read_training_log(path: str | Path) -> dict:

@@ -1,6 +1,7 @@
 """The `xalign` command: pretrain | build | run | check | bench | data.
 
     xalign build --preset ci                  execute changed notebooks, render _build/html
+    xalign build --preset book [--stale]      render the stored book runs (book/runs/book/); run missing/stale ones
     xalign run 00_measuring_alignment -p langs '["en","fi","tr"]' -p seed 1
     xalign check --preset ci [--update]       compare metrics with tests/reference/<preset>/
     xalign pretrain --preset ci               train the base model, write checkpoints/ci/
@@ -71,7 +72,8 @@ def _probe(args) -> int:
 def _build(args) -> int:
     from .build import build
 
-    build(args.preset, only=args.notebook or None, render=not args.no_render, force=args.force, jobs=args.jobs)
+    build(args.preset, only=args.notebook or None, render=not args.no_render, force=args.force, jobs=args.jobs,
+          stale=args.stale)
     return 0
 
 
@@ -157,6 +159,8 @@ def main(argv=None) -> int:
     p.add_argument("--notebook", action="append", help="only this notebook (repeatable)")
     p.add_argument("--no-render", action="store_true", help="execute only")
     p.add_argument("--force", action="store_true", help="re-run notebooks even if unchanged")
+    p.add_argument("--stale", action="store_true",
+                   help="stored presets (book): recompute the chapters whose inputs changed since their stored run")
     p.add_argument("--jobs", type=int, default=None,
                    help="notebooks executed at once (default: $XALIGN_JOBS, else one per core, at most 4)")
     p.set_defaults(func=_build)

@@ -443,6 +443,45 @@ def paired_bootstrap(a, b, resamples: int = 10_000, seed: int = 0, confidence: f
     return Interval(float(d.mean()), float(low), float(high), len(d), resamples, seed, confidence)
 
 
+def seed_item_bootstrap(a, b, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95) -> Interval:
+    """Mean of a - b over seeds and items with a two-stage percentile bootstrap: seeds resampled with
+    replacement, then items (the same item draw for every drawn seed: items are crossed with seeds).
+
+    `a` and `b` have shape (seeds, n) or (seeds, n, k): per-item outcomes of two systems, run s of one
+    paired with run s of the other (same initialisation and data-order seed). The interval covers both
+    the spread over items and the spread between training runs; with one seed it is `paired_bootstrap`.
+    `Interval.n` is the number of items."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim not in (2, 3) or a.shape != b.shape:
+        raise ValueError(f"a and b must be per-seed, per-item outcomes of the same shape (seeds, n[, k]); "
+                         f"got {a.shape} and {b.shape}")
+    if a.shape[0] == 1:
+        return paired_bootstrap(a[0], b[0], resamples, seed, confidence)
+    d = np.stack([_per_item(a[s], "a") - _per_item(b[s], "b") for s in range(a.shape[0])])  # (seeds, n)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    n_seeds, n = d.shape
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    step = max(1, 2_000_000 // (n * n_seeds))
+    for start in range(0, resamples, step):
+        m = min(step, resamples - start)
+        seeds = rng.integers(0, n_seeds, (m, n_seeds))
+        items = rng.integers(0, n, (m, n))
+        # mean over drawn seeds of the mean over drawn items: per-seed item means, then over seeds
+        per_seed = np.take_along_axis(d[None, :, :].repeat(m, 0), items[:, None, :].repeat(n_seeds, 1), 2).mean(2)
+        means[start:start + m] = np.take_along_axis(per_seed, seeds, 1).mean(1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return Interval(float(d.mean()), float(low), float(high), n, resamples, seed, confidence)
+
+
+def compare_seeds(a, b, resamples: int = 10_000, seed: int = 0, higher_is_better: bool = True) -> tuple[Interval, str]:
+    """`seed_item_bootstrap(a, b)` and its `verdict`: `compare` for outcomes of several training seeds."""
+    iv = seed_item_bootstrap(a, b, resamples, seed)
+    return iv, verdict(iv, higher_is_better)
+
+
 def mean_interval(a, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95) -> Interval:
     """Bootstrap interval of one system's mean outcome (`paired_bootstrap` against zero)."""
     a = _per_item(a, "a")
