@@ -503,3 +503,14 @@ def test_seed_item_bootstrap_refuses_unpaired_shapes():
         metrics.seed_item_bootstrap(np.zeros((3, 10)), np.zeros((2, 10)))
     with pytest.raises(ValueError, match="same shape"):
         metrics.seed_item_bootstrap(np.zeros(10), np.zeros(10))
+
+
+def test_seed_item_bootstrap_draws_the_same_items_for_every_seed():
+    # three identical runs carry no more information than one: with one item draw shared by the runs the
+    # interval is as wide as one run's; independent draws per run would shrink it by about 1/sqrt(3)
+    x = np.random.default_rng(0).random(80)
+    a = np.stack([x, x, x])
+    iv = metrics.seed_item_bootstrap(a, np.zeros_like(a), 4000, 0)
+    one_run = metrics.paired_bootstrap(x, np.zeros(80), 4000, 0)
+    assert iv.diff == pytest.approx(x.mean())
+    assert (iv.high - iv.low) / (one_run.high - one_run.low) == pytest.approx(1.0, abs=0.1)

@@ -136,3 +136,22 @@ def test_a_book_build_killed_with_sigkill_resumes_and_never_stores_a_partial_run
     assert stored.check_manifest("book", ["00b_emergence"], tmp_path) == []
     third = subprocess.run(cmd[:-3] + ["--jobs", "1"], env=env, cwd=build.ROOT, capture_output=True, text=True)
     assert third.returncode == 0 and "00b_emergence: stored run of" in third.stdout, third.stdout
+
+
+def test_every_stale_stored_chapter_gets_a_banner_when_the_book_renders(tmp_path, monkeypatch):
+    monkeypatch.setenv("XALIGN_RUNS_DIR", str(tmp_path))
+    stem = "00b_emergence"
+    params = build.preset_parameters(stem, "book")
+    current = build.input_components(stem, params)
+    stored.store("book", stem, executed(tmp_path), current, 1)
+    assert build.stale_banners("book") == {}  # computed from today's inputs: no banner
+    stored.store("book", stem, executed(tmp_path), {**current, "package": "an older package"}, 1)
+    (run, changed), = build.stale_banners("book").values()
+    assert changed == ["package"] and run["chapter"] == stem
+    assert build.stale_banners("ci") == {}  # ci runs are not stored
+
+
+def test_the_chapters_that_show_budget_curves_depend_on_them():
+    params = {"preset": "ci", "langs": ["en", "de"]}
+    assert "budget curves" in build.input_components("02_contrastive", params)
+    assert "budget curves" not in build.input_components("00_measuring_alignment", params)

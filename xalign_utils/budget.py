@@ -161,9 +161,12 @@ def _append(row: dict, path: Path, outcomes: dict[str, np.ndarray] | None = None
             stored.update({outcome_key(row["method"], row["start"], row["steps"], row["seed"], m): np.asarray(v, np.float32)
                            for m, v in outcomes.items()})
             fd, tmp = tempfile.mkstemp(prefix=".items.", suffix=".npz", dir=path.parent)
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **stored)
-            os.replace(tmp, items_path(path))
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    np.savez_compressed(f, **stored)
+                os.replace(tmp, items_path(path))
+            finally:
+                Path(tmp).unlink(missing_ok=True)
         table = read_curves(path)
         same = ((table.method == row["method"]) & (table.start == row["start"]) & (table.steps == row["steps"])
                 & (table.seed == row["seed"]))
@@ -250,10 +253,11 @@ def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequen
 
 def choose_budget(outcomes: dict[int, np.ndarray], resamples: int = 10_000, seed: int = 0) -> tuple[int, str]:
     """The book budget from one curve, given as per-item outcomes by budget (0 = the untrained model):
-    the smallest budget whose next (larger) budget is not measurably better on the same items (the paired
-    95 % interval of next − this covers 0 or lies below it: `metrics.compare`); the smallest budget when
-    no budget is measurably better than the untrained model; the largest budget measured, "still
-    climbing", when every step up is better. Returns (steps, why)."""
+    the smallest budget that no larger budget is measurably better than on the same items (for each larger
+    budget the paired 95 % interval of larger − this covers 0 or lies below it: `metrics.compare`); the
+    smallest budget when no budget is measurably better than the untrained model; the largest budget,
+    "still climbing", when it is the only one left. The intervals are over items for one training run each:
+    run-to-run noise is not in them. Returns (steps, why)."""
     from . import metrics
 
     if 0 not in outcomes or len(outcomes) < 2:
@@ -261,27 +265,44 @@ def choose_budget(outcomes: dict[int, np.ndarray], resamples: int = 10_000, seed
     budgets = sorted(b for b in outcomes if b != 0)
     if all(metrics.compare(outcomes[b], outcomes[0], resamples, seed)[1] != "better" for b in budgets):
         return budgets[0], "no budget is better than the untrained model: the smallest"
-    for b, nxt in zip(budgets, budgets[1:]):
-        iv, v = metrics.compare(outcomes[nxt], outcomes[b], resamples, seed)
-        if v != "better":
-            return b, f"{nxt:,} steps are not better ({iv})"
+    if len(budgets) == 1:
+        return budgets[0], "the only budget measured"
+    for i, b in enumerate(budgets[:-1]):
+        later = [(nxt, *metrics.compare(outcomes[nxt], outcomes[b], resamples, seed)) for nxt in budgets[i + 1:]]
+        if all(v != "better" for _, _, v in later):
+            nxt, iv, _ = later[0]
+            return b, f"no larger budget is better; {nxt:,} steps − {b:,}: {iv}"
     return budgets[-1], "still climbing at the largest budget measured"
 
 
 def book_budgets(table: pd.DataFrame, outcomes: dict[str, np.ndarray], resamples: int = 10_000,
                  seed: int = 0) -> pd.DataFrame:
     """`choose_budget` per method, on each start and measure (`outcomes`: `read_outcomes`); the book budget
-    is the largest of them (a method's verdicts should have stopped moving on every curve that is read)."""
+    is the largest of them (a method's verdicts, on the base and on its random-init control, should have
+    stopped moving on every curve that is read), and `why` names the curve that decided it. One seed per
+    curve (one-line errors for a curve without its untrained point, missing outcomes, or several seeds)."""
     rows = []
     for m, g in table.groupby("method", sort=False):
+        fix = f"recompute it with python -m xalign_utils.budget --methods {m}"
+        if g.groupby(["start", "steps"]).size().max() > 1:
+            raise ValueError(f"{m}: several seeds per budget; book_budgets reads one seed (filter the table by seed)")
         picks = {}
         for s in g.start.unique():
+            rows_s = g[g.start == s]
+            if 0 not in set(rows_s.steps):
+                raise ValueError(f"{m} from {s} has no untrained (steps 0) row; {fix}")
             for col, name in MEASURES.items():
-                curve = {int(r.steps): outcomes[outcome_key(m, s, r.steps, r.seed, col)] for r in g[g.start == s].itertuples()}
-                picks[(s, name)] = choose_budget(curve, resamples, seed)
-        steps, why = max(picks.values(), key=lambda p: p[0])
+                keys = {int(r.steps): outcome_key(m, s, r.steps, r.seed, col) for r in rows_s.itertuples()}
+                missing = [k for k in keys.values() if k not in outcomes]
+                if missing:
+                    raise ValueError(f"no per-item outcomes for {missing[0]}; {fix}")
+                picks[(s, name)] = choose_budget({b: outcomes[k] for b, k in keys.items()}, resamples, seed)
+        (start, measure), (steps, why) = max(picks.items(), key=lambda kv: kv[1][0])
+        base_p1 = picks.get(("base", MEASURES["weak_p1"]))
         rows.append({"method": m, "label": METHODS[m].label if m in METHODS else m, "book steps": steps,
-                     **{f"{s}, {n}": p[0] for (s, n), p in picks.items()}, "why": why})
+                     **{f"{s}, {n}": p[0] for (s, n), p in picks.items()}, "why": f"{measure} from {start}: {why}",
+                     "weak P@1 gain from base": "none measurable" if base_p1 is None or base_p1[1].startswith("no budget")
+                     else "measurable"})
     return pd.DataFrame(rows).set_index("method")
 
 
@@ -301,23 +322,25 @@ def curve_table(table: pd.DataFrame) -> pd.DataFrame:
         columns=MEASURES, level=0)
 
 
-def glue_chapter(table: pd.DataFrame, outcomes: dict[str, np.ndarray], ci_steps: int, resamples: int = 10_000,
-                 seed: int = 0) -> dict[str, str]:
+def glue_chapter(table: pd.DataFrame, picks: pd.DataFrame, ci_steps: int) -> dict[str, str]:
     """Glue what the chapter's prose says about its curves: `budget_commit` (the code that computed them),
-    `budget_largest`, `budget_picks` (each method's book budget and why), `budget_ci_steps` (the stored
-    budget nearest the chapter's `ci_steps`) and `budget_ci_share` (the share of each method's largest
-    weak P@1 gain, from the base, reached at that budget)."""
+    `budget_largest`, `budget_picks` (each method's book budget and why, from `book_budgets`),
+    `budget_ci_steps` (the stored budget nearest the chapter's `ci_steps`) and `budget_ci_share` (the share
+    of each method's largest weak P@1 gain, from the base, reached at that budget; "no measurable gain"
+    where no budget is better than the untrained model by a paired interval)."""
     from .record import glue_text
 
-    picks = book_budgets(table, outcomes, resamples, seed)
     shares = []
     measured = sorted(set(table.steps) - {0})
     near = min(measured, key=lambda b: (abs(b - ci_steps), b))  # the stored budget closest to the chapter's
     for m, g in table[table.start == "base"].groupby("method", sort=False):
         c = g.set_index("steps").weak_p1
-        gain = c.drop(index=0).max() - c.loc[0]
-        if near in c.index and gain > 0:
-            shares.append(f"{METHODS[m].label if m in METHODS else m} {(c.loc[near] - c.loc[0]) / gain:.0%}")
+        label = METHODS[m].label if m in METHODS else m
+        if m not in picks.index or picks.loc[m, "weak P@1 gain from base"] != "measurable":
+            shares.append(f"{label} no measurable gain at any budget")
+        elif near in c.index:
+            best = c.drop(index=0).max()
+            shares.append(f"{label} {(c.loc[near] - c.loc[0]) / (best - c.loc[0]):.0%}")
     texts = {"budget_commit": ", ".join(sorted(set(table.commit.astype(str)))),
              "budget_largest": f"{int(table.steps.max()):,}",
              "budget_picks": "; ".join(f"{r['label']}, {int(r['book steps']):,} steps ({r['why']})" for _, r in picks.iterrows()),

@@ -125,6 +125,10 @@ def input_components(stem: str, params: dict) -> dict:
         "checkpoints": _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
         "parameters": params,
     }
+    from .budget import CURVES, METHODS, items_path
+
+    if stem in {m.chapter for m in METHODS.values()}:  # the chapter shows its methods' stored budget curves
+        parts["budget curves"] = [_file_digest(CURVES), _file_digest(items_path(CURVES))]
     for up in upstream(stem):
         parts[f"{up} outputs"] = {k: _file_digest(f) for k, f in (
             ("metrics", metrics_file(params["preset"], up)), ("results", results_file(params["preset"], up)),
@@ -365,7 +369,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                          f"re-executes whatever changed by itself")
     if keep:
         S.recover(p.name)
-    banners: dict[str, tuple[dict, list[str]]] = {}
+    banners: dict[str, tuple[dict, list[str]]] = {}  # stale stored runs, for the log (render_book re-derives them)
     jobs = jobs or default_jobs()
     threads = max(1, (os.cpu_count() or 1) // jobs)
     executed = BUILD / "executed" / p.name
@@ -406,6 +410,13 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     timings[stem] = None
                     done.add(stem)
                     continue
+                if keep and not force and out.exists() and stamp.exists() and stamp.read_text() == key \
+                        and (run is None or run["hash"] != key):  # executed, killed before it was stored
+                    S.store(p.name, stem, _targets(p.name, stem, out), parts, 0.0)
+                    print(f"{tag(stem)}: stored from its finished build", flush=True)
+                    timings[stem] = None
+                    done.add(stem)
+                    continue
                 if not keep and not force and out.exists() and stamp.exists() and stamp.read_text() == key:
                     print(f"{tag(stem)}: up to date", flush=True)
                     timings[stem] = None
@@ -429,9 +440,10 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     print(f"{tag(stem)}: FAILED", flush=True)
                     failures.append(e)
                     continue
-                atomic_write_text(future.stamp, future.key)
-                if keep:  # committed beside the book, complete or not at all
+                if keep:  # committed beside the book, complete or not at all (before the stamp: a kill
+                    # between the two leaves a stored run whose stamp is missing, never the reverse)
                     S.store(p.name, stem, _targets(p.name, stem, future.out), future.parts, seconds)
+                atomic_write_text(future.stamp, future.key)
                 timings[stem] = seconds
                 done.add(stem)
                 print(f"{tag(stem)}: done in {seconds:.0f} s", flush=True)
@@ -441,7 +453,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
     wall = time.time() - t_all
     print(f"notebooks: {wall:.0f} s ({jobs} at a time, {threads} thread(s) each); "
           f"results table: {_shown(collect_results(p.name))}", flush=True)
-    rendered = render_book(p.name, timed=True, banners=banners) if render else None
+    rendered = render_book(p.name, timed=True) if render else None
     print(timing_table(timings, wall, rendered), flush=True)
 
 
@@ -473,12 +485,30 @@ def _sync(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
-def render_book(preset: str = "ci", timed: bool = False, banners: dict | None = None):
+def stale_banners(preset: str) -> dict[str, tuple[dict, list[str]]]:
+    """{stem: (stored run, changed input components)} of every chapter of a stored preset whose stored run
+    was computed from other inputs than the current ones (their upstream outputs as restored in `_build/`)."""
+    from . import stored as S
+
+    out = {}
+    if not S.is_stored(preset):
+        return out
+    for stem in notebooks():
+        run = S.read_run(preset, stem)
+        if run is not None:
+            parts = input_components(stem, preset_parameters(stem, preset))
+            if run["hash"] != S.inputs_hash(parts):
+                out[stem] = (run, S.changed_inputs(run, parts))
+    return out
+
+
+def render_book(preset: str = "ci", timed: bool = False):
     """Stage book sources + executed notebooks in `_build/src` and run `jupyter-book build` (warnings = errors).
-    `banners`: {stem: (stored run, changed inputs)} of chapters rendered from a stale stored run (each gets
-    `stored.banner` under its title). Returns the rendered site's folder, or with `timed` the seconds the
-    render took."""
+    A chapter of a stored preset rendered from a stale stored run gets `stored.banner` under its title
+    (`stale_banners`). Returns the rendered site's folder, or with `timed` the seconds the render took."""
     from .stored import with_banner
+
+    banners = stale_banners(preset)
 
     src = BUILD / "src"
     executed = BUILD / "executed" / preset

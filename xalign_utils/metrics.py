@@ -450,7 +450,8 @@ def seed_item_bootstrap(a, b, resamples: int = 10_000, seed: int = 0, confidence
     `a` and `b` have shape (seeds, n) or (seeds, n, k): per-item outcomes of two systems, run s of one
     paired with run s of the other (same initialisation and data-order seed). The interval covers both
     the spread over items and the spread between training runs; with one seed it is `paired_bootstrap`.
-    `Interval.n` is the number of items."""
+    `Interval.n` is the number of items. With few seeds (3 give 10 distinct seed multisets) the percentile
+    interval of the seed stage is coarse and tends to be narrow: read it with the seeds' own spread."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim not in (2, 3) or a.shape != b.shape:
         raise ValueError(f"a and b must be per-seed, per-item outcomes of the same shape (seeds, n[, k]); "

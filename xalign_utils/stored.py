@@ -102,8 +102,6 @@ def store(preset: str, stem: str, sources: dict[str, Path], inputs: dict, wall_s
     """Store one executed chapter: `sources` maps `FILES` keys to the files the build wrote (a missing
     optional file is skipped; the notebook is required). The new folder is written completely, then
     swapped in by renames."""
-    from .cache import atomic_write_text
-
     if not Path(sources.get("notebook", "")).is_file():
         raise ValueError(f"{stem}: no executed notebook to store")
     final = chapter_dir(preset, stem, root)
@@ -132,8 +130,7 @@ def store(preset: str, stem: str, sources: dict[str, Path], inputs: dict, wall_s
         final.rename(old)
     new.rename(final)
     shutil.rmtree(old, ignore_errors=True)
-    atomic_write_text(preset_dir(preset, root) / "manifest.json", json.dumps(manifest(preset, root), indent=1,
-                                                                             sort_keys=True) + "\n")
+    _write_manifest(preset, root)
     return final
 
 
@@ -164,6 +161,14 @@ def recover(preset: str, root: Path | None = None) -> None:
             shutil.rmtree(old, ignore_errors=True)
         else:  # killed between the two renames with an incomplete new run: the old one comes back
             old.rename(final)
+    _write_manifest(preset, root)
+
+
+def _write_manifest(preset: str, root: Path | None = None) -> None:
+    from .cache import atomic_write_text
+
+    atomic_write_text(preset_dir(preset, root) / "manifest.json", json.dumps(manifest(preset, root), indent=1,
+                                                                             sort_keys=True) + "\n")
 
 
 def _complete(folder: Path) -> bool:
