@@ -32,7 +32,7 @@ test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book" -n $(JOBS) --dist loadfile; t1=$$(date +%s); \
 	ATEN_CPU_CAPABILITY=default HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not book" $(MEASURE_TESTS); t2=$$(date +%s); \
 	HF_HUB_OFFLINE=1 $(VENV)/bin/xalign build --preset $(PRESET); t3=$$(date +%s); \
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m book; t4=$$(date +%s); \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m book --durations=8; t4=$$(date +%s); \
 	HF_HUB_OFFLINE=1 $(VENV)/bin/xalign check --preset $(PRESET); t5=$$(date +%s); \
 	echo "make test stages (s): unit $$((t1 - t0)), measures under default kernels $$((t2 - t1)), build $$((t3 - t2)), book tests $$((t4 - t3)), check $$((t5 - t4)); total $$((t5 - t0))"
 

@@ -56,3 +56,15 @@ def test_measure_cached_reuses_a_measurement_of_the_same_model_and_harness_only(
     h.k = 5
     h.measure_cached(enc, "m", full=False)  # another harness
     assert len(calls) == 3
+
+
+def test_atomic_writes_leave_files_as_readable_as_an_ordinary_open(tmp_path):
+    import os
+
+    from xalign_utils import cache
+
+    ordinary = tmp_path / "ordinary.txt"
+    ordinary.write_text("x")
+    atomic = tmp_path / "atomic.txt"
+    cache.atomic_write_text(atomic, "x")  # made through mkstemp, whose files are 0600
+    assert os.stat(atomic).st_mode & 0o777 == os.stat(ordinary).st_mode & 0o777

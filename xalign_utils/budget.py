@@ -153,6 +153,8 @@ def _append(row: dict, path: Path, outcomes: dict[str, np.ndarray] | None = None
     import os
     import tempfile
 
+    from .cache import readable
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{path.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -161,6 +163,7 @@ def _append(row: dict, path: Path, outcomes: dict[str, np.ndarray] | None = None
             stored.update({outcome_key(row["method"], row["start"], row["steps"], row["seed"], m): np.asarray(v, np.float32)
                            for m, v in outcomes.items()})
             fd, tmp = tempfile.mkstemp(prefix=".items.", suffix=".npz", dir=path.parent)
+            readable(fd)
             try:
                 with os.fdopen(fd, "wb") as f:
                     np.savez_compressed(f, **stored)

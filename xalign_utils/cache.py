@@ -41,11 +41,20 @@ def atomic_dir(target: Path, fill: Callable[[Path], None]) -> Path:
     return target
 
 
+def readable(fd: int) -> None:
+    """Give a file made by `tempfile.mkstemp` (mode 0600) the mode an ordinary `open` would (0666 less the
+    umask), so an atomically written output is as readable as any other."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write text to `path` via a temp file + rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    readable(fd)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
@@ -98,6 +107,7 @@ def load_or_compute(kind: str, key, compute: Callable[[], object]):
     result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    readable(fd)
     with os.fdopen(fd, "wb") as f:
         pickle.dump(result, f)
     os.replace(tmp, path)

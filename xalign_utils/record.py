@@ -12,7 +12,7 @@ import math
 import os
 from pathlib import Path
 
-from .cache import atomic_write_text
+from .cache import atomic_write_text, readable
 
 DEFAULT_ABS_TOL = 0.01  # float differences across CPUs move a P@1 on 409 items by far less; 0.03 let small values change sign
 DEFAULT_REL_TOL = 0.05
@@ -227,6 +227,7 @@ def write_items(path: str | Path, items: dict) -> None:
     members += [(f"a{i}", a) for i, a in enumerate(arrays)]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    readable(fd)
     try:
         with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for name, arr in members:
