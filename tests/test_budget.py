@@ -263,3 +263,35 @@ def test_a_run_killed_with_sigkill_resumes_at_the_row_where_it_stopped(tmp_path)
     subprocess.run([sys.executable, str(script), "fast"], env=env, check=True, capture_output=True)
     assert log.read_text().split() == ["4", "16", "16"]  # resumed at the killed run, nothing redone
     assert list(budget.read_curves(tmp_path / "c.csv").steps) == [0, 4, 16]
+
+
+def test_a_chapter_trains_at_the_largest_book_budget_of_its_methods(tmp_path):
+    # infonce climbs to 1024, simcse is flat after 64: chapter 02 (both) trains 1024 steps
+    flat = (0.0, 0.3, 0.3, 0.3)
+    a, oa = stored_like(("infonce",), curves={"base": (0.0, 0.1, 0.2, 0.3), "random init": flat})
+    b, ob = stored_like(("simcse",), curves={"base": flat, "random init": flat})
+    path = tmp_path / "curves.csv"
+    budget._write(pd.concat([a, b]).reindex(columns=budget.COLUMNS), path)
+    np.savez(budget.items_path(path), **oa, **ob)
+    assert budget.chapter_steps("02_contrastive", path, resamples=1000) == 1024
+    np.savez(budget.items_path(path), **ob)
+    budget._write(b.reindex(columns=budget.COLUMNS), path)
+    assert budget.chapter_steps("02_contrastive", path, resamples=1000) == 64  # simcse alone: flat after 64
+    with pytest.raises(ValueError, match="no budget curves stored for 01_parallel_data"):
+        budget.chapter_steps("01_parallel_data", path)
+    assert budget.chapter_steps("05_transformations", path) is None  # no curves: its own default
+
+
+def test_the_book_preset_passes_the_curves_budget_and_ci_keeps_the_notebooks_own(monkeypatch):
+    from xalign_utils import build
+
+    monkeypatch.setattr(budget, "chapter_steps", lambda stem: {"02_contrastive": 1024}.get(stem))
+    assert build.preset_parameters("02_contrastive", "book")["steps"] == 1024
+    assert "steps" not in build.preset_parameters("02_contrastive", "ci")
+    assert "steps" not in build.preset_parameters("05_transformations", "book")  # no curves, no steps parameter
+
+
+def test_the_stored_curves_give_the_book_budgets_of_chapters_01_to_03():
+    for chapter in ("01_parallel_data", "02_contrastive", "03_adapters"):
+        picks = budget.book_budgets(budget.of_chapter(budget.read_curves(), chapter), budget.read_outcomes(), 1000)
+        assert budget.chapter_steps(chapter, resamples=1000) == picks["book steps"].max() > 0

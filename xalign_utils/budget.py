@@ -309,6 +309,16 @@ def book_budgets(table: pd.DataFrame, outcomes: dict[str, np.ndarray], resamples
     return pd.DataFrame(rows).set_index("method")
 
 
+def chapter_steps(chapter: str, path: Path | str = CURVES, resamples: int = 10_000) -> int | None:
+    """The training budget (`steps` parameter) of `chapter` at a preset whose budgets come from the curves
+    (`Preset.curve_budgets`: `book`): the largest book budget of the chapter's methods, since one `steps`
+    trains all of them; None for a chapter without curves (it keeps its own default)."""
+    if not any(m.chapter == chapter for m in METHODS.values()):
+        return None
+    picks = book_budgets(of_chapter(read_curves(path), chapter), read_outcomes(path), resamples, seed=0)
+    return int(picks["book steps"].max())
+
+
 def of_chapter(table: pd.DataFrame, chapter: str) -> pd.DataFrame:
     """The stored rows of the methods `chapter` trains (one-line error when it has none)."""
     rows = table[table.chapter == chapter]

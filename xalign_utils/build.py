@@ -226,12 +226,19 @@ def _same_kind(default, value) -> bool:
 
 
 def preset_parameters(stem: str, preset: str) -> dict:
-    """Parameters the build passes: the preset and its languages (where the notebook takes them)."""
+    """Parameters the build passes: the preset and its languages (where the notebook takes them), and at a
+    preset whose budgets come from the budget curves (`book`) the chapter's `steps` read off them."""
     p = get_preset(preset)
     names = notebook_parameters(stem)
     params = {"preset": p.name}
     if "langs" in names:
         params["langs"] = list(p.langs)
+    if p.curve_budgets and "steps" in names:
+        from .budget import chapter_steps
+
+        steps = chapter_steps(stem)
+        if steps is not None:
+            params["steps"] = steps
     return params
 
 

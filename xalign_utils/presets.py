@@ -51,6 +51,7 @@ class Preset:
     description: str = ""
     comparison_steps: int | None = None  # step budget of the matched/disjoint comparison models (None: the preset's)
     models: str | None = None  # the preset whose shipped checkpoints this one uses (None: its own)
+    curve_budgets: bool = False  # chapters with budget curves train `budget.chapter_steps` steps (else their default)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,8 +94,8 @@ PRESETS: dict[str, Preset] = {
         description="2 layers x 128, 6 languages; whole book <= 20 min cold on 2 CPU cores",
         comparison_steps=2000,
     ),
-    # The ci models, languages and corpus, and 3 seeds. Its method budgets are to be read off the budget
-    # curves (`budget.book_budgets`); the chapters do not take them from the preset yet (README, "Presets").
+    # The ci models, languages and corpus, and 3 seeds. The chapters with budget curves (01-03) train the
+    # budget read off them (`budget.chapter_steps`); the chapters do not loop over the seeds yet (README).
     # No larger architecture: on the same 2.5M-token corpus it would not align better (emergence from MLM is
     # reported at >= 1e8 tokens).
     "book": Preset(
@@ -103,9 +104,10 @@ PRESETS: dict[str, Preset] = {
         ModelConfig(dropout=0.0),
         TrainConfig(steps=4000),
         seeds=(0, 1, 2),
-        description="the ci models and languages, 3 seeds; stored runs (method budgets: in progress)",
+        description="the ci models and languages, method budgets from the budget curves, 3 seeds; stored runs",
         comparison_steps=2000,
         models="ci",
+        curve_budgets=True,
     ),
     "paper": Preset(
         "paper",
