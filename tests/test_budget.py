@@ -21,10 +21,12 @@ def curve(*points, n=400):
     (((0, 0.0), (64, 0.1), (256, 0.2), (1024, 0.3)), 1024),
     # flat from the first budget: the first
     (((0, 0.0), (64, 0.3), (256, 0.3), (1024, 0.3)), 64),
-    # nothing beats the untrained model: the smallest
-    (((0, 0.5), (64, 0.4), (256, 0.45), (1024, 0.3)), 64),
-    # a drop after a peak: the peak
-    (((0, 0.0), (64, 0.1), (256, 0.3), (1024, 0.2)), 256),
+    # nothing beats the untrained model, and it keeps falling: still moving at the largest
+    (((0, 0.5), (64, 0.4), (256, 0.45), (1024, 0.3)), 1024),
+    # a measurable drop after a peak is moving too: the largest
+    (((0, 0.0), (64, 0.1), (256, 0.3), (1024, 0.2)), 1024),
+    # a fall that stops (random-init TLM in the stored curves): where it stops
+    (((0, 0.065), (64, 0.15), (256, 0.02), (1024, 0.016)), 256),
     # flat, then a late rise: the late budget, not the first flat one
     (((0, 0.0), (64, 0.0), (256, 0.0), (1024, 0.4)), 1024),
     # a dip, then a rise above the start
@@ -37,7 +39,14 @@ def test_choose_budget_follows_the_stated_rule(points, expected):
 
 def test_a_collapsed_model_at_every_budget_gets_the_smallest():
     chance = {b: np.full((400, 5), 1 / 400) for b in (0, 64, 256, 1024)}
-    assert budget.choose_budget(chance, 500) == (64, "no budget is better than the untrained model: the smallest")
+    steps, why = budget.choose_budget(chance, 500)
+    assert steps == 64 and why.startswith("no larger budget differs; 256 steps − 64: +0.000")
+    assert not budget.measurable_gain(chance, 500)
+
+
+def test_the_largest_budget_is_labelled_by_its_last_step():
+    assert "still climbing" in budget.choose_budget(curve((0, 0.0), (64, 0.1), (256, 0.2), (1024, 0.35)), 1000)[1]
+    assert "still falling" in budget.choose_budget(curve((0, 0.0), (64, 0.1), (256, 0.4), (1024, 0.2)), 1000)[1]
 
 
 def test_one_budget_is_not_called_still_climbing():
@@ -57,9 +66,11 @@ def test_book_budgets_refuse_incomplete_curves_naming_the_fix():
 def test_a_method_without_a_measurable_gain_gets_no_share():
     table, outcomes = stored_like(("infonce",), curves={"base": (0.3, 0.3, 0.3, 0.3), "random init": (0.0, 0.1, 0.2, 0.3)})
     picks = budget.book_budgets(table, outcomes, 500)
-    texts = budget.glue_chapter(table, picks, 64)
-    assert texts["budget_ci_share"] == "sentence InfoNCE no measurable gain at any budget"
+    assert picks.loc["infonce", "weak P@1 gain from base"] == "none measurable"
     assert picks.loc["infonce", "why"].startswith("weak P@1 from random init")  # the curve that decided
+    texts = budget.glue_chapter(table, picks, 64, outcomes, resamples=500)
+    near = texts["budget_ci_gain"].split("[")[1].split("]")[0].split(", ")
+    assert float(near[0]) < 0 < float(near[1])  # the gain at 64 steps: an interval that covers 0
 
 
 def test_a_curve_without_its_untrained_point_is_refused():
@@ -101,7 +112,8 @@ def stub_context(harness):
 def test_run_writes_each_row_and_resumes_where_it_stopped(tmp_path, monkeypatch):
     trained = []
 
-    def train(enc, ctx, steps, seed):
+    def train(enc, ctx, steps, seed, batch_size, lr):
+        assert (batch_size, lr) == (16, 1e-3)  # the method's own, as the CSV records them
         trained.append(steps)
         if len(trained) == 2:
             raise KeyboardInterrupt  # killed while training the second run
@@ -153,12 +165,18 @@ def test_chapter_glue_reads_the_stored_rows(monkeypatch):
     whole, outcomes = stored_like()
     table = budget.of_chapter(whole, "02_contrastive")
     picks = budget.book_budgets(table, outcomes, 1000)
-    texts = budget.glue_chapter(table, picks, 64)
+    texts = budget.glue_chapter(table, picks, 64, outcomes, resamples=1000)
     assert glued == texts and texts["budget_commit"] == "abc" and texts["budget_largest"] == "1,024"
-    assert texts["budget_picks"] == ("sentence InfoNCE, 1,024 steps (weak P@1 from base: still climbing at the "
-                                     "largest budget measured)")
-    assert texts["budget_ci_share"] == "sentence InfoNCE 33%" and texts["budget_ci_steps"] == "64"
-    assert budget.glue_chapter(table, picks, 50)["budget_ci_steps"] == "64"  # the stored budget nearest 50
+    assert texts["budget_picks"].startswith("sentence InfoNCE, 1,024 steps (weak P@1 from base: still climbing at the "
+                                            "largest budget measured (1,024 − 256: +0.100 [")
+    assert texts["budget_chapter_steps"] == "1,024" and texts["budget_run_steps"] == "64"
+    assert texts["budget_run_why"] == "the ci preset's budget, set by CPU time"
+    assert budget.glue_chapter(table, picks, 1024, outcomes, "book", 1000)["budget_run_why"] == (
+        "the book budget read off the curves below")
+    # gains over the untrained base (0.02 -> 0.12 at 64, 0.32 at 1,024) with their paired intervals
+    assert texts["budget_ci_gain"].startswith("sentence InfoNCE +0.100 [") and "(at 1,024: +0.300 [" in texts["budget_ci_gain"]
+    assert texts["budget_ci_steps"] == "64"
+    assert budget.glue_chapter(table, picks, 50, outcomes, resamples=1000)["budget_ci_steps"] == "64"  # nearest 50
     assert budget.curve_table(table).shape == (2, 8)
 
 
@@ -171,8 +189,13 @@ def test_the_curve_figure_is_closed_and_has_a_line_per_method_and_start():
     import matplotlib.pyplot as plt
 
     plt.close("all")
-    fig = budget.fig_curves(stored_like()[0])
+    table, outcomes = stored_like()
+    fig = budget.fig_curves(table)
     assert plt.get_fignums() == [] and len(fig.axes[0].lines) == 4
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0", "64", "256", "1,024"]
+    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} >= {"from the base", "from random init"}
+    fig = budget.fig_curves(table, outcomes=outcomes)  # with each point's interval over items
+    assert len(fig.axes[0].containers) == 4
 
 
 def test_the_stored_curves_are_complete_and_well_formed():
@@ -200,7 +223,7 @@ def test_a_stored_row_reproduces():
     torch.set_num_threads(int(stored.threads))
     try:
         ctx = budget.context(list(get_preset("ci").langs))
-        enc, _ = budget.METHODS["infonce"].train(ctx["starts"]["base"], ctx, 64, 0)
+        enc, _ = budget.METHODS["infonce"].fit(ctx["starts"]["base"], ctx, 64, 0)
         again, _ = budget.measure(ctx["harness"], enc)
     finally:
         torch.set_num_threads(threads)
@@ -239,7 +262,7 @@ def test_a_run_killed_with_sigkill_resumes_at_the_row_where_it_stopped(tmp_path)
             def measure(self, enc, pos=True, full=True):
                 return E(enc["steps"] / 1000)
 
-        def train(enc, ctx, steps, seed):
+        def train(enc, ctx, steps, seed, batch_size, lr):
             open({str(tmp_path / "trained.log")!r}, "a").write(f"{{steps}}\\n")
             if steps == 16 and sys.argv[1] == "slow":
                 time.sleep(60)  # killed here

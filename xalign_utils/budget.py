@@ -39,7 +39,8 @@ MEASURES = {"weak_p1": "weak P@1", "apps_accuracy": "apps accuracy"}
 
 @dataclass(frozen=True)
 class Method:
-    """One trainable method as its chapter runs it (`train(encoder, pairs, steps, seed)` -> (encoder, losses))."""
+    """One trainable method as its chapter runs it (`train(encoder, ctx, steps, seed, batch_size, lr)` ->
+    (encoder, losses)); `fit` trains it with its own batch size and learning rate, the ones the CSV records."""
 
     key: str
     chapter: str
@@ -48,39 +49,42 @@ class Method:
     lr: float
     train: Callable
 
+    def fit(self, encoder, ctx: dict, steps: int, seed: int):
+        return self.train(encoder, ctx, steps, seed, self.batch_size, self.lr)
 
-def _tlm(enc, ctx, steps, seed):
+
+def _tlm(enc, ctx, steps, seed, batch_size, lr):
     from .methods import parallel as PM
 
     mono = PM.MonoMLMBatches(enc.tokenizer, ctx["langs"], batch_size=2, max_len=ctx["max_len"], seed=seed)
-    return PM.train_method(enc, "tlm", ctx["pairs"], steps, 16, 5e-4, seed, mono=mono, desc="TLM")
+    return PM.train_method(enc, "tlm", ctx["pairs"], steps, batch_size, lr, seed, mono=mono, desc="TLM")
 
 
-def _distill(enc, ctx, steps, seed):
+def _distill(enc, ctx, steps, seed, batch_size, lr):
     from .methods import parallel as PM
 
-    return PM.train_method(enc, "distill", ctx["pairs"], steps, 16, 5e-4, seed, desc="distillation")
+    return PM.train_method(enc, "distill", ctx["pairs"], steps, batch_size, lr, seed, desc="distillation")
 
 
-def _word_dict(enc, ctx, steps, seed):
+def _word_dict(enc, ctx, steps, seed, batch_size, lr):
     from .methods import parallel as PM
 
-    return PM.train_method(enc, "word_dict", ctx["pairs"], steps, 16, 5e-4, seed, links=ctx["links"],
+    return PM.train_method(enc, "word_dict", ctx["pairs"], steps, batch_size, lr, seed, links=ctx["links"],
                            desc="word-level (dictionary)")
 
 
 def _contrastive(method):
-    def run(enc, ctx, steps, seed):
+    def run(enc, ctx, steps, seed, batch_size, lr):
         from .methods import contrastive as CM
 
-        return CM.train_contrastive(enc, method, ctx["pairs"], steps, 16, 1e-3, seed, desc=method)
+        return CM.train_contrastive(enc, method, ctx["pairs"], steps, batch_size, lr, seed, desc=method)
     return run
 
 
-def _lora(enc, ctx, steps, seed):
+def _lora(enc, ctx, steps, seed, batch_size, lr):
     from .methods import adapters as AM
 
-    return AM.train_lora_contrastive(enc, ctx["pairs"], 4, steps, 16, 5e-3, seed, desc="LoRA r4 InfoNCE")
+    return AM.train_lora_contrastive(enc, ctx["pairs"], 4, steps, batch_size, lr, seed, desc="LoRA r4 InfoNCE")
 
 
 METHODS: dict[str, Method] = {m.key: m for m in (
@@ -241,7 +245,7 @@ def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequen
                 untrained[s] = measure(ctx["harness"], ctx["starts"][s])
             (scores, outcomes), loss, t_train = untrained[s], float("nan"), 0.0
         else:
-            trained, losses = meth.train(ctx["starts"][s], ctx, b, seed)
+            trained, losses = meth.fit(ctx["starts"][s], ctx, b, seed)
             t_train = time.time() - t0
             (scores, outcomes), loss = measure(ctx["harness"], trained), float(np.mean(losses[-max(1, len(losses) // 10):]))
         row = {"method": m, "chapter": meth.chapter, "start": s, "steps": b, "batch_size": meth.batch_size,
@@ -256,26 +260,34 @@ def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequen
 
 def choose_budget(outcomes: dict[int, np.ndarray], resamples: int = 10_000, seed: int = 0) -> tuple[int, str]:
     """The book budget from one curve, given as per-item outcomes by budget (0 = the untrained model):
-    the smallest budget that no larger budget is measurably better than on the same items (for each larger
-    budget the paired 95 % interval of larger − this covers 0 or lies below it: `metrics.compare`); the
-    smallest budget when no budget is measurably better than the untrained model; the largest budget,
-    "still climbing", when it is the only one left. The intervals are over items for one training run each:
-    run-to-run noise is not in them. Returns (steps, why)."""
+    the smallest budget from which the curve stops moving, i.e. no larger budget differs from it
+    measurably on the same items (for every larger budget the paired 95 % interval of larger − this covers
+    0: `metrics.compare` says "inconclusive"; a measurable fall counts as moving, like a rise). When every
+    budget is followed by a measurably different one, the largest budget measured, labelled by its last
+    step ("still climbing" / "still falling" / "still moving"): the largest afforded, not a plateau. The
+    intervals are over items for one training run each: run-to-run noise is not in them. Returns (steps, why)."""
     from . import metrics
 
     if 0 not in outcomes or len(outcomes) < 2:
         raise ValueError("a curve needs the untrained outcomes (steps 0) and at least one budget")
     budgets = sorted(b for b in outcomes if b != 0)
-    if all(metrics.compare(outcomes[b], outcomes[0], resamples, seed)[1] != "better" for b in budgets):
-        return budgets[0], "no budget is better than the untrained model: the smallest"
     if len(budgets) == 1:
         return budgets[0], "the only budget measured"
     for i, b in enumerate(budgets[:-1]):
         later = [(nxt, *metrics.compare(outcomes[nxt], outcomes[b], resamples, seed)) for nxt in budgets[i + 1:]]
-        if all(v != "better" for _, _, v in later):
+        if all(v == "inconclusive" for _, _, v in later):
             nxt, iv, _ = later[0]
-            return b, f"no larger budget is better; {nxt:,} steps − {b:,}: {iv}"
-    return budgets[-1], "still climbing at the largest budget measured"
+            return b, f"no larger budget differs; {nxt:,} steps − {b:,}: {iv}"
+    iv, v = metrics.compare(outcomes[budgets[-1]], outcomes[budgets[-2]], resamples, seed)
+    moving = {"better": "still climbing", "worse": "still falling"}.get(v, "still moving")
+    return budgets[-1], f"{moving} at the largest budget measured ({budgets[-1]:,} − {budgets[-2]:,}: {iv})"
+
+
+def measurable_gain(outcomes: dict[int, np.ndarray], resamples: int = 10_000, seed: int = 0) -> bool:
+    """Whether any budget of a curve is measurably better than its untrained model (paired interval)."""
+    from . import metrics
+
+    return any(metrics.compare(outcomes[b], outcomes[0], resamples, seed)[1] == "better" for b in outcomes if b)
 
 
 def book_budgets(table: pd.DataFrame, outcomes: dict[str, np.ndarray], resamples: int = 10_000,
@@ -299,13 +311,14 @@ def book_budgets(table: pd.DataFrame, outcomes: dict[str, np.ndarray], resamples
                 missing = [k for k in keys.values() if k not in outcomes]
                 if missing:
                     raise ValueError(f"no per-item outcomes for {missing[0]}; {fix}")
-                picks[(s, name)] = choose_budget({b: outcomes[k] for b, k in keys.items()}, resamples, seed)
+                curve = {b: outcomes[k] for b, k in keys.items()}
+                picks[(s, name)] = choose_budget(curve, resamples, seed)
+                if (s, col) == ("base", "weak_p1"):
+                    gain = measurable_gain(curve, resamples, seed)
         (start, measure), (steps, why) = max(picks.items(), key=lambda kv: kv[1][0])
-        base_p1 = picks.get(("base", MEASURES["weak_p1"]))
         rows.append({"method": m, "label": METHODS[m].label if m in METHODS else m, "book steps": steps,
                      **{f"{s}, {n}": p[0] for (s, n), p in picks.items()}, "why": f"{measure} from {start}: {why}",
-                     "weak P@1 gain from base": "none measurable" if base_p1 is None or base_p1[1].startswith("no budget")
-                     else "measurable"})
+                     "weak P@1 gain from base": "measurable" if "base" in set(g.start) and gain else "none measurable"})
     return pd.DataFrame(rows).set_index("method")
 
 
@@ -335,54 +348,85 @@ def curve_table(table: pd.DataFrame) -> pd.DataFrame:
         columns=MEASURES, level=0)
 
 
-def glue_chapter(table: pd.DataFrame, picks: pd.DataFrame, ci_steps: int) -> dict[str, str]:
-    """Glue what the chapter's prose says about its curves: `budget_commit` (the code that computed them),
-    `budget_largest`, `budget_picks` (each method's book budget and why, from `book_budgets`),
-    `budget_ci_steps` (the stored budget nearest the chapter's `ci_steps`) and `budget_ci_share` (the share
-    of each method's largest weak P@1 gain, from the base, reached at that budget; "no measurable gain"
-    where no budget is better than the untrained model by a paired interval)."""
+def glue_chapter(table: pd.DataFrame, picks: pd.DataFrame, steps: int, outcomes: dict[str, np.ndarray],
+                 preset: str = "ci", resamples: int = 10_000, seed: int = 0) -> dict[str, str]:
+    """Glue what the chapter's prose says about its curves:
+    - `budget_run_steps` (the chapter's `steps`) and `budget_run_why` (where that budget comes from);
+    - `budget_commit` (the code that computed the curves), `budget_largest`;
+    - `budget_picks` (each method's book budget and why, from `book_budgets`) and `budget_chapter_steps`
+      (the largest of them: what one `steps` parameter trains at the book preset);
+    - `budget_ci_steps` (the stored budget nearest `steps`) and `budget_ci_gain`: per method, from the base,
+      the weak P@1 gain over the untrained model at that budget and at the largest, each with its paired
+      95 % interval over the same items."""
+    from . import metrics
+    from .presets import get_preset
     from .record import glue_text
 
-    shares = []
+    gains = []
     measured = sorted(set(table.steps) - {0})
-    near = min(measured, key=lambda b: (abs(b - ci_steps), b))  # the stored budget closest to the chapter's
+    near = min(measured, key=lambda b: (abs(b - steps), b))  # the stored budget closest to the chapter's
     for m, g in table[table.start == "base"].groupby("method", sort=False):
-        c = g.set_index("steps").weak_p1
         label = METHODS[m].label if m in METHODS else m
-        if m not in picks.index or picks.loc[m, "weak P@1 gain from base"] != "measurable":
-            shares.append(f"{label} no measurable gain at any budget")
-        elif near in c.index:
-            best = c.drop(index=0).max()
-            shares.append(f"{label} {(c.loc[near] - c.loc[0]) / (best - c.loc[0]):.0%}")
-    texts = {"budget_commit": ", ".join(sorted(set(table.commit.astype(str)))),
+        at = {int(r.steps): outcomes.get(outcome_key(m, "base", r.steps, r.seed, "weak_p1")) for r in g.itertuples()}
+        top = max(at)
+        if at.get(0) is None or at.get(near) is None or at.get(top) is None:
+            continue
+        iv_near = metrics.compare(at[near], at[0], resamples, seed)[0]
+        iv_top = metrics.compare(at[top], at[0], resamples, seed)[0]
+        gains.append(f"{label} {iv_near}" + ("" if top == near else f" (at {top:,}: {iv_top})"))
+    curve_set = get_preset(preset).curve_budgets
+    texts = {"budget_run_steps": f"{steps:,}",
+             "budget_run_why": ("the book budget read off the curves below" if curve_set
+                                else f"the {preset} preset's budget, set by CPU time"),
+             "budget_commit": ", ".join(sorted(set(table.commit.astype(str)))),
              "budget_largest": f"{int(table.steps.max()):,}",
              "budget_picks": "; ".join(f"{r['label']}, {int(r['book steps']):,} steps ({r['why']})" for _, r in picks.iterrows()),
+             "budget_chapter_steps": f"{int(picks['book steps'].max()):,}",
              "budget_ci_steps": f"{near:,}",
-             "budget_ci_share": "; ".join(shares) or "no method gains at any budget"}
+             "budget_ci_gain": "; ".join(gains) or "no method has both points"}
     for k, v in texts.items():
         glue_text(k, v)
     return texts
 
 
-def fig_curves(table: pd.DataFrame, chapter: str | None = None):
-    """Weak P@1 and application accuracy against training steps (log scale), from the base (solid) and
-    from random init (dashed), one colour per method; the untrained models are drawn at the left edge."""
+def fig_curves(table: pd.DataFrame, chapter: str | None = None, outcomes: dict[str, np.ndarray] | None = None):
+    """Weak P@1 and application accuracy against training steps (log scale, ticks at the measured budgets;
+    the untrained model is the point labelled 0 at the left), from the base (solid) and from random init
+    (dashed), one colour per method; with `outcomes`, each point's 95 % interval over items."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from . import metrics
 
     if chapter is not None:
         table = table[table.chapter == chapter]
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4))
     colours = dict(zip(table.method.unique(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
+    budgets = sorted(set(table.steps) - {0})
+    left = budgets[0] / 4 if budgets else 1  # where the untrained point is drawn
     for ax, (col, name) in zip(axes, MEASURES.items()):
         for (m, s), g in table.groupby(["method", "start"], sort=False):
             g = g.sort_values("steps")
-            x = g.steps.replace(0, g.steps[g.steps > 0].min() / 4)  # untrained, drawn left of the first budget
-            ax.plot(x, g[col], "o-" if s == "base" else "s--", color=colours[m], markersize=3,
-                    label=f"{METHODS[m].label if m in METHODS else m}" if s == "base" else None)
+            x = g.steps.replace(0, left).to_numpy(float)
+            y = g[col].to_numpy(float)
+            style = dict(color=colours[m], markersize=3, linestyle="-" if s == "base" else "--",
+                         marker="o" if s == "base" else "s")
+            keys = [outcome_key(m, s, r.steps, r.seed, col) for r in g.itertuples()]
+            if outcomes is not None and all(k in outcomes for k in keys):
+                ivs = [metrics.mean_interval(outcomes[k], 2_000, 0) for k in keys]
+                err = np.array([[v - iv.low for v, iv in zip(y, ivs)], [iv.high - v for v, iv in zip(y, ivs)]])
+                ax.errorbar(x, y, yerr=np.clip(err, 0, None), capsize=2, elinewidth=0.8, **style)
+            else:
+                ax.plot(x, y, **style)
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("training steps (leftmost: untrained)")
+        ax.set_xticks([left, *budgets], ["0", *(f"{b:,}" for b in budgets)])
+        ax.minorticks_off()
+        ax.set_xlabel("training steps (0: untrained)")
         ax.set_ylabel(name)
-    axes[0].legend(fontsize=7)
+    handles = [Line2D([], [], color=colours[m], label=METHODS[m].label if m in METHODS else m) for m in colours]
+    handles += [Line2D([], [], color="0.3", linestyle="-", marker="o", markersize=3, label="from the base"),
+                Line2D([], [], color="0.3", linestyle="--", marker="s", markersize=3, label="from random init")]
+    axes[0].legend(handles=handles, fontsize=7)
     fig.tight_layout()
     plt.close(fig)
     return fig
