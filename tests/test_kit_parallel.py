@@ -235,6 +235,7 @@ def test_sweep_table_values_sentence_records_and_figure(evals, glued, tmp_path):
     assert text == f"TLM on 8 paragraphs 0.123 (− all 100: {iv}, lower)"
     kit.glue_sweep(sweep, {("tlm", 8): (iv, "inconclusive"), ("distill", 8): (iv, "better")}, 100)
     assert glued["sweep_sentence"].count("; ") == 1 and "distillation on 8 paragraphs" in glued["sweep_sentence"]
+    assert glued["sweep_sizes"] == "8"  # the smaller sizes compared with the full split ("32 or 128" in 01)
     fig = kit.fig_sweep(table)
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel().startswith("apps accuracy gain")
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["8", "100"]

@@ -334,9 +334,12 @@ def sweep_sentence(values: Mapping[tuple[str, int], float], versus_all: Mapping[
 
 def glue_sweep(sweep: Mapping[tuple[str, int], object], versus_all: Mapping[tuple[str, int], tuple],
                n_par: int) -> None:
-    """Glue `sweep_sentence` for the sweep points compared with the full split."""
+    """Glue `sweep_sentence` for the sweep points compared with the full split, and `sweep_sizes` (the
+    smaller sizes, "32 or 128")."""
     values = {key: sweep[key].summary()["weak P@1"] for key in versus_all}
     record.glue_text("sweep_sentence", sweep_sentence(values, versus_all, n_par))
+    sizes = sorted({n for _, n in versus_all})
+    record.glue_text("sweep_sizes", " or ".join(f"{n:,}" for n in sizes))
 
 
 def fig_sweep(table: pd.DataFrame):
