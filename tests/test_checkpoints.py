@@ -190,3 +190,17 @@ def test_the_book_preset_uses_the_shipped_ci_models_with_three_seeds():
     assert training_key(book, 0) == training_key(ci, 0)  # the same recipe: the shipped weights are its weights
     assert shipped_checkpoint(book) == shipped_checkpoint(ci)
     assert base_model("book").name == "ci"  # loaded, never trained
+
+
+def test_another_pretraining_seed_of_a_shipped_recipe_is_refused_not_trained_silently(tmp_path, monkeypatch):
+    """A chapter's `seed` is its methods' seed; a base model of another pretraining seed takes hours, so
+    `base_model` names the command instead of starting it (before any compute)."""
+    import pytest
+
+    from xalign_utils.checkpoints import StaleCheckpointError, base_model
+
+    monkeypatch.setenv("XALIGN_CACHE_DIR", str(tmp_path))
+    with pytest.raises(StaleCheckpointError, match=r"xalign pretrain --preset ci --seed 1`"):
+        base_model("ci", seed=1)
+    assert not any(tmp_path.rglob("*.safetensors"))
+    assert base_model("ci").num_layers == 2  # the shipped one loads

@@ -52,9 +52,10 @@ def test_results_of_refuses_a_chapter_not_built_yet(tmp_path, monkeypatch):
         kit.results_of("ci", "01_parallel_data")
     from xalign_utils.record import RESULT_COLUMNS
 
-    row = {c: ["x"] for c in RESULT_COLUMNS} | {"value": [0.5]}
-    pd.DataFrame(row).to_csv(tmp_path / "01_parallel_data.csv", index=False)
-    assert kit.results_of("ci", "01_parallel_data").value.tolist() == [0.5]
+    rows = {c: ["x", "x"] for c in RESULT_COLUMNS} | {"value": [0.5, 0.7], "seed": [0, 1]}
+    pd.DataFrame(rows).to_csv(tmp_path / "01_parallel_data.csv", index=False)
+    assert kit.results_of("ci", "01_parallel_data").value.tolist() == [0.5, 0.7]
+    assert kit.results_of("ci", "01_parallel_data", 1).value.tolist() == [0.7]  # one training seed's rows
 
 
 def test_glue_parameters_formats_numbers_as_the_prose_cites_them(glued):

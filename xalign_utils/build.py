@@ -342,11 +342,124 @@ def ready_notebooks(todo: list[str], running: set[str], reads) -> list[str]:
     return [s for s in todo if not any(u in todo or u in running for u in reads(s))]
 
 
-def _execute_in_worker(stem: str, params: dict, out: Path, metrics_json: Path, results_csv: Path, threads: int) -> float:
-    """`execute` in a worker process whose kernels use `threads` CPU threads (torch, OpenMP, BLAS)."""
+def _execute_in_worker(stem: str, params: dict, out: Path, metrics_json: Path, results_csv: Path, threads: int,
+                       seeds: tuple[int, ...] = (), key: str = "") -> float:
+    """`execute` in a worker process whose kernels use `threads` CPU threads (torch, OpenMP, BLAS); with
+    several `seeds`, `execute_seeds`."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    if len(seeds) > 1:
+        return execute_seeds(stem, params, seeds, key, out, metrics_json, results_csv)
     return execute(stem, params, out, metrics_json, results_csv)
+
+
+# ---------------------------------------------------------------- several training seeds
+
+def seeded(stem: str) -> bool:
+    """Whether a preset's seeds run the chapter once each: it takes a `seed` parameter and its metadata does
+    not say `xalign.seeded: false` (00b: fixed checkpoints; 07: reads the others' rows of every seed)."""
+    meta = json.loads(_notebook_path(stem).read_text()).get("metadata", {}).get("xalign", {})
+    return meta.get("seeded", True) and "seed" in notebook_parameters(stem)
+
+
+def seed_dir(preset: str, stem: str, seed: int) -> Path:
+    """Where the run of one extra training seed of a chapter is kept (its notebook, metrics, rows, intervals)."""
+    return BUILD / "seeds" / preset / stem / f"seed-{seed}"
+
+
+def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out_ipynb: Path, metrics_json: Path,
+                  results_csv: Path) -> float:
+    """Run a chapter once per training seed and combine (`seeds` module): every seed but the first runs into
+    `seed_dir` recording its intervals' outcomes (a run whose inputs did not change since is kept: a killed
+    build resumes at the seed where it stopped); then the first seed runs into the chapter's outputs and
+    combines, so its intervals and verdicts cover seeds x items. Its rows and per-item outcomes are then
+    joined with the other seeds' (the results table holds every seed). Returns the seconds of all runs."""
+    from . import seeds as S
+
+    total, folders = 0.0, []
+    saved = {k: os.environ.get(k) for k in (S.RECORD_ENV, S.COMBINE_ENV)}
+    try:
+        for s in seeds[1:]:
+            d = seed_dir(params["preset"], stem, s)
+            folders.append(d / "intervals")
+            stamp = d / "inputs"
+            if stamp.exists() and stamp.read_text() == key and (d / "results.csv").exists():
+                print(f"{stem}: seed {s} kept from an earlier run", flush=True)
+                continue
+            stamp.unlink(missing_ok=True)
+            shutil.rmtree(d / "intervals", ignore_errors=True)
+            os.environ[S.RECORD_ENV], os.environ[S.COMBINE_ENV] = str(d / "intervals"), ""
+            print(f"{stem}: seed {s}", flush=True)
+            total += execute(stem, {**params, "seed": s}, d / f"{stem}.ipynb", d / "metrics.json", d / "results.csv")
+            atomic_write_text(stamp, key)
+        d0 = seed_dir(params["preset"], stem, seeds[0])
+        own = d0 / "intervals"
+        shutil.rmtree(own, ignore_errors=True)
+        os.environ[S.RECORD_ENV] = str(own)
+        os.environ[S.COMBINE_ENV] = os.pathsep.join(str(f) for f in folders)
+        print(f"{stem}: seed {seeds[0]}, combining seeds {', '.join(map(str, seeds))}", flush=True)
+        total += execute(stem, {**params, "seed": seeds[0]}, d0 / f"{stem}.ipynb", d0 / "metrics.json",
+                         d0 / "results.csv")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    S.check_complete([own, *folders])  # before the chapter's outputs are replaced: a mismatch leaves the old ones
+    join_seed_rows(d0 / "results.csv", [f.parent / "results.csv" for f in folders])
+    add_seeds_note(d0 / f"{stem}.ipynb", seeds)
+    from .record import items_path
+
+    for path in (out_ipynb, metrics_json, results_csv):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    publish_outputs([(d0 / f"{stem}.ipynb", out_ipynb), (d0 / "metrics.json", metrics_json),
+                     (d0 / "results.csv", results_csv), (items_path(d0 / "results.csv"), items_path(results_csv))])
+    return total
+
+
+def seeds_note(seeds: tuple[int, ...]) -> dict:
+    """The note under the title of a chapter combined over several training seeds."""
+    text = (f"```{{note}}\nThis chapter ran once per training seed ({', '.join(map(str, seeds))}: initialisation "
+            f"and data order of every method and of the random-init control; the pretrained base is the same). "
+            f"Every interval and verdict on this page resamples the seeds, then the items, and the difference it "
+            f"shows is the mean over the seeds; single values in tables and figures are those of seed {seeds[0]}. "
+            f"The results table holds every seed's rows.\n```")
+    return {"cell_type": "markdown", "id": "seeds-note", "metadata": {"tags": ["seeds-note"]}, "source": text}
+
+
+def add_seeds_note(path: Path, seeds: tuple[int, ...]) -> None:
+    """Put `seeds_note` after the executed notebook's title cell (the first markdown cell)."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    first = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"), -1)
+    nb["cells"].insert(first + 1, seeds_note(seeds))
+    atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def join_seed_rows(results_csv: Path, others: list[Path]) -> None:
+    """Add to the combining run's rows (and per-item outcomes) the other seeds' runs' rows of variants and
+    seeds it does not hold: a (variant, seed) recorded by several runs (a chapter whose controls have fixed
+    seeds of their own, as 00's) is kept once, from the combining run."""
+    import pandas as pd
+
+    from .record import items_path, read_items, read_results, write_items
+
+    runs = [f for f in [results_csv, *others] if f.exists()]
+    if not runs:
+        return
+    table = read_results(runs[0])
+    items = read_items(items_path(runs[0])) if items_path(runs[0]).exists() else {}
+    for f in runs[1:]:
+        rows = read_results(f)
+        held = set(zip(table.variant, table.seed.astype(int)))
+        new = ~pd.Series([(v, int(s)) in held for v, s in zip(rows.variant, rows.seed)], index=rows.index)
+        table = pd.concat([table, rows[new]], ignore_index=True)
+        if items_path(f).exists():
+            for k, v in read_items(items_path(f)).items():
+                items.setdefault(k, v)
+    atomic_write_text(results_csv, table.to_csv(index=False))
+    if items:
+        write_items(items_path(results_csv), items)
 
 
 def build(preset: str = "ci", only: list[str] | None = None, render: bool = True, force: bool = False,
@@ -431,7 +544,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     continue
                 print(f"{tag(stem)}: running ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
                 future = pool.submit(_execute_in_worker, stem, params, out, metrics_file(p.name, stem),
-                                     results_file(p.name, stem), threads)
+                                     results_file(p.name, stem), threads, p.seeds if seeded(stem) else (), key)
                 running[future] = stem
                 future.key, future.stamp, future.parts, future.out = key, stamp, parts, out
             if not running:

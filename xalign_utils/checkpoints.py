@@ -53,8 +53,10 @@ def checkpoint_for(preset: Preset, seed: int = 0, train: bool = True, arch: str 
             else f"there is no {shipped.relative_to(CHECKPOINTS.parent)}"
         corpus = "" if preset.train.corpus == "comparable" else f" --corpus {preset.train.corpus}"
         flag, fn = (" --decoder", "decoder_model") if arch == "decoder" else ("", "base_model")
+        seed_flag = f" --seed {seed}" if seed else ""
         raise StaleCheckpointError(f"{what} (training key {key} not found); run `xalign pretrain --preset "
-                                   f"{preset.name}{corpus}{flag}` (hours on a CPU) or call {fn}(..., allow_training=True)")
+                                   f"{preset.name}{corpus}{flag}{seed_flag}` (hours on a CPU) or call "
+                                   f"{fn}(..., allow_training=True)")
     if not (target / "training_log.json").exists():
         resume = cache_dir() / "models" / f".resume-{preset.name}{kind}-{key}"
         resume.mkdir(parents=True, exist_ok=True)
@@ -68,16 +70,17 @@ def base_model(preset: str | Preset = "ci", seed: int = 0, allow_training: bool 
 
     `changes` may hold `model={...}` / `train={...}` field overrides; `corpus="disjoint"` (or
     "matched") selects the shipped comparison model of that corpus (`Preset.variant`).
-    a changed config (or another seed) trains once and is cached, keyed by config + data +
-    training-code version. A shipped recipe (the preset, any corpus variant, seed 0) whose checkpoint
-    is stale (trained from other code or data) raises `StaleCheckpointError` instead of pretraining
-    for hours, unless `allow_training=True`.
+    a changed config trains once and is cached, keyed by config + data + training-code version. The
+    shipped recipes (the preset, any corpus variant) never pretrain silently: a stale checkpoint (trained
+    from other code or data), or another pretraining `seed` than the shipped 0, raises
+    `StaleCheckpointError` naming the command, unless `allow_training=True`. (A chapter's `seed` is the
+    seed of its methods, not of pretraining: the chapters load the shipped base.)
     """
     p = get_preset(preset).variant(corpus)
     if changes:
         p = p.with_changes(**changes)
-    if allow_training is None:  # the shipped recipes (any corpus variant, seed 0) never train silently
-        allow_training = p != get_preset(p.name).variant(p.train.corpus) or seed != 0
+    if allow_training is None:  # the shipped recipes (any corpus variant, any seed) never train silently
+        allow_training = p != get_preset(p.name).variant(p.train.corpus)
     path = checkpoint_for(p, seed, allow_training)
     enc = load_model(path, mlm=True)
     enc.name = path.name
@@ -94,8 +97,8 @@ def decoder_model(preset: str | Preset = "ci", seed: int = 0, allow_training: bo
     p = get_preset(preset).variant(corpus)
     if changes:
         p = p.with_changes(**changes)
-    if allow_training is None:
-        allow_training = p != get_preset(p.name).variant(p.train.corpus) or seed != 0
+    if allow_training is None:  # as base_model: the shipped recipes never train silently
+        allow_training = p != get_preset(p.name).variant(p.train.corpus)
     path = checkpoint_for(p, seed, allow_training, arch="decoder")
     enc = load_model(path, clm=True, attn_implementation="eager")  # as trained (models.decoder_config)
     enc.name = path.name

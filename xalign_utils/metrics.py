@@ -425,7 +425,21 @@ def paired_bootstrap(a, b, resamples: int = 10_000, seed: int = 0, confidence: f
     `a` and `b` are per-item outcomes of two systems on the same items (0/1 hits, reciprocal ranks,
     AP, ...), shape (n,) or (n, k) where the k columns of an item (e.g. its target languages) are
     averaged first, so the interval respects that they are not independent.
+
+    Inside a run of a chapter over several training seeds (`seeds`: the book preset runs each chapter
+    once per seed), the other seeds' runs record the same call's outcomes and the last run combines
+    them: the interval is then `seed_item_bootstrap` over seeds and items, with the mean over seeds.
     """
+    from . import seeds
+
+    combined = seeds.outcomes_of_every_seed(a, b)
+    if combined is not None:
+        return seed_item_bootstrap(*combined, resamples=resamples, seed=seed, confidence=confidence)
+    return _item_bootstrap(a, b, resamples, seed, confidence)
+
+
+def _item_bootstrap(a, b, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95) -> Interval:
+    """`paired_bootstrap` on the outcomes of one run (items resampled)."""
     a, b = _per_item(a, "a"), _per_item(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"a and b must be outcomes on the same items; got {len(a)} and {len(b)} items")
@@ -457,7 +471,7 @@ def seed_item_bootstrap(a, b, resamples: int = 10_000, seed: int = 0, confidence
         raise ValueError(f"a and b must be per-seed, per-item outcomes of the same shape (seeds, n[, k]); "
                          f"got {a.shape} and {b.shape}")
     if a.shape[0] == 1:
-        return paired_bootstrap(a[0], b[0], resamples, seed, confidence)
+        return _item_bootstrap(a[0], b[0], resamples, seed, confidence)
     d = np.stack([_per_item(a[s], "a") - _per_item(b[s], "b") for s in range(a.shape[0])])  # (seeds, n)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")

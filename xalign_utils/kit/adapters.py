@@ -46,14 +46,15 @@ def starting_evals(harness, enc, control) -> dict:
             "random init": harness.measure_cached(control, "random init", pos=False)}
 
 
-def starting_model(preset: str, model: str, seed: int):
-    """The model the chapter starts from: the preset's shipped base model (`model="base"`), else the
+def starting_model(preset: str, model: str):
+    """The model the chapter starts from: the preset's shipped base model (`model="base"`; the chapter's
+    `seed` is its methods' seed, not a pretraining seed), else the
     local HF folder `model` loaded with its MLM head (the language adapters train with MLM)."""
     from ..checkpoints import base_model
     from ..models import load_model
     from ..presets import get_preset
 
-    return base_model(get_preset(preset).name, seed) if model == "base" else load_model(model, mlm=True)
+    return base_model(get_preset(preset).name) if model == "base" else load_model(model, mlm=True)
 
 
 def parallel_pairs(langs: Sequence[str], seed: int):

@@ -38,14 +38,16 @@ SLUGS = {CS: "csmlm", MLM: "mlm-plain", TLM: "tlm-01-recipe"}
 
 # ---------------------------------------------------------------- setup
 
-def results_of(preset: str, stem: str) -> pd.DataFrame:
-    """The recorded results of notebook `stem` under `preset` (`record.read_results`); a one-line error
-    when it was not built yet (a generic helper: any chapter that reads another chapter's results)."""
+def results_of(preset: str, stem: str, seed: int | None = None) -> pd.DataFrame:
+    """The recorded results of notebook `stem` under `preset` (`record.read_results`), with `seed` only
+    that training seed's rows (a preset with several seeds records each); a one-line error when it was
+    not built yet (a generic helper: any chapter that reads another chapter's results)."""
     path = build.results_file(preset, stem)
     if not path.exists():
         raise FileNotFoundError(f"this chapter reads notebook {stem[:2]}'s results ({path}); run "
                                 f"`xalign build --preset {preset}` first")
-    return read_results(path)
+    table = read_results(path)
+    return table if seed is None else table[table.seed == seed].reset_index(drop=True)
 
 
 def glue_parameters(harness, *, n_pairs: int, p: float, p_sweep: Sequence[float], lr: float, mlm_steps: int,

@@ -55,7 +55,7 @@ def decoders(preset: str, seed: int, model: str, langs: Sequence[str]):
     from ..pretrain import language_tag_ids
 
     p = get_preset(preset)
-    dec = decoder_model(p.name, seed) if model == "base" else load_model(model, clm=True)
+    dec = decoder_model(p.name) if model == "base" else load_model(model, clm=True)
     try:
         language_tag_ids(dec.tokenizer, langs)
     except ValueError as e:

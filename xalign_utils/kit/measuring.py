@@ -504,14 +504,14 @@ def record_pos(table: pd.DataFrame, seg: pd.DataFrame, n_sentences: int) -> None
 
 # ---------------------------------------------------------------- the pretraining logs and the corpora
 
-def training_log(preset: str, seed: int, corpus: str = "comparable") -> dict:
+def training_log(preset: str, corpus: str = "comparable") -> dict:
     """The training log shipped beside a base model (`corpus`: "comparable", the preset's own, or one of
-    the comparison corpora "matched", "disjoint")."""
+    the comparison corpora "matched", "disjoint"); the shipped pretraining seed (0)."""
     from ..checkpoints import checkpoint_for, read_training_log
     from ..presets import get_preset
 
     p = get_preset(preset)
-    return read_training_log(checkpoint_for(p if corpus == "comparable" else p.variant(corpus), seed, train=False))
+    return read_training_log(checkpoint_for(p if corpus == "comparable" else p.variant(corpus), 0, train=False))
 
 
 def fig_pretrain(log: dict | None, model: str):
@@ -572,10 +572,10 @@ def corpus_comparisons(compare, corpora: dict, corpus_apps: dict, non_en) -> dic
             "matched_disjoint_apps": compare(acc["matched"], acc["disjoint"])}
 
 
-def corpus_logs(preset: str, seed: int) -> dict:
+def corpus_logs(preset: str) -> dict:
     """The training logs of the comparison models ("matched", "disjoint") and of the base model
     ("comparable"), in that order."""
-    return {c: training_log(preset, seed, c) for c in ("matched", "disjoint", "comparable")}
+    return {c: training_log(preset, c) for c in ("matched", "disjoint", "comparable")}
 
 
 def token_sizes(logs: dict, langs) -> pd.DataFrame:

@@ -436,15 +436,16 @@ def glue_findings(verdicts: Mapping[str, Mapping[str, tuple]], results: pd.DataF
 
 # ---------------------------------------------------------------- helpers of the visible cells
 
-def starting_model(preset: str, model: str, seed: int):
-    """The chapter's model: "base" is the preset's pretrained checkpoint (`seed`), anything else a local
+def starting_model(preset: str, model: str):
+    """The chapter's model: "base" is the preset's shipped pretrained checkpoint (the chapter's `seed` is
+    its methods' seed, not a pretraining seed), anything else a local
     HF directory or hub name. The chapter builds its random-init control beside it and seeds everything
     (`train.seed_everything`) before."""
     from ..checkpoints import base_model
     from ..models import load_model
     from ..presets import get_preset
 
-    return base_model(get_preset(preset).name, seed) if model == "base" else load_model(model)
+    return base_model(get_preset(preset).name) if model == "base" else load_model(model)
 
 
 def embed_all(models: Mapping[str, object], layers: Mapping[str, int],

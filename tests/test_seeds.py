@@ -1,0 +1,137 @@
+"""Intervals over training seeds (xalign_utils.seeds): runs of a chapter record the outcomes behind each
+interval, the combining run resamples seeds then items, and runs that do not line up are refused."""
+import contextlib
+import json
+
+import numpy as np
+import pytest
+
+from xalign_utils import build, metrics, seeds
+
+
+@pytest.fixture
+def clean(monkeypatch):
+    monkeypatch.delenv(seeds.RECORD_ENV, raising=False)
+    monkeypatch.delenv(seeds.COMBINE_ENV, raising=False)
+    seeds.reset()
+    yield monkeypatch
+    seeds.reset()
+
+
+def outcomes(seed: int, shift: float = 0.1, n: int = 60):
+    rng = np.random.default_rng(seed)
+    a = rng.random((n, 3))
+    return a, a - shift - 0.01 * seed
+
+
+def interval_site(a, b):  # one call site, as a chapter's cell would be
+    return metrics.paired_bootstrap(a, b, 2000, 0)
+
+
+def one_run(env, record, combine, a, b, intervals: int = 1):
+    """One run of a 'chapter' making `intervals` intervals: the same call site in every run, as in a notebook."""
+    env.setenv(seeds.RECORD_ENV, str(record))
+    env.setenv(seeds.COMBINE_ENV, ":".join(str(c) for c in combine))
+    seeds.reset()
+    for _ in range(intervals):
+        iv = interval_site(a, b)
+    return iv
+
+
+def test_without_seed_runs_an_interval_is_the_items_bootstrap(clean):
+    a, b = outcomes(0)
+    assert interval_site(a, b) == metrics.seed_item_bootstrap(a[None], b[None], 2000, 0)
+    assert seeds.outcomes_of_every_seed(a, b) is None
+
+
+def test_the_combining_run_resamples_seeds_then_items_over_every_seeds_outcomes(clean, tmp_path):
+    others = [tmp_path / "seed-1", tmp_path / "seed-2"]
+    for s, combine in ((1, []), (2, []), (0, others)):  # the other seeds' runs record, seed 0 combines
+        got = one_run(clean, tmp_path / f"seed-{s}", combine, *outcomes(s))
+    runs = [outcomes(s) for s in (0, 1, 2)]
+    want = metrics.seed_item_bootstrap(np.stack([r[0] for r in runs]), np.stack([r[1] for r in runs]), 2000, 0)
+    assert got == want
+    assert got.diff == pytest.approx(0.1 + 0.01 * (0 + 1 + 2) / 3)  # the mean over seeds, not seed 0's 0.1
+    assert seeds.check_complete([tmp_path / f"seed-{s}" for s in (0, 1, 2)]) == 1
+
+
+def test_identical_seeds_give_the_items_interval_and_a_collapsed_pair_gives_zero(clean, tmp_path):
+    a, b = outcomes(0)
+    items_only = metrics.paired_bootstrap(a, b, 2000, 0).diff
+    flat = np.full((40, 2), 0.25)
+    got = {}
+    for name, (x, y) in {"seed": (a, b), "flat": (flat, flat)}.items():
+        for s, combine in ((1, []), (0, [tmp_path / f"{name}-1"])):
+            got[name] = one_run(clean, tmp_path / f"{name}-{s}", combine, x, y)
+    assert got["seed"].diff == pytest.approx(items_only)
+    iv = got["flat"]
+    assert (iv.diff, iv.low, iv.high) == (0, 0, 0) and metrics.verdict(iv) == "inconclusive"
+
+
+def test_runs_whose_intervals_do_not_line_up_are_refused(clean, tmp_path):
+    one, zero = tmp_path / "seed-1", tmp_path / "seed-0"
+    runs = [(1, [], 60, 1, None),
+            (0, [one], 50, 1, "differs between seeds"),  # other shapes
+            (0, [one], 60, 2, "no counterpart"),  # a second interval the other seed never made
+            (0, [one], 60, 1, None)]
+    for s, combine, n, k, error in runs:
+        with pytest.raises(seeds.SeedMismatchError, match=error) if error else contextlib.nullcontext():
+            one_run(clean, tmp_path / f"seed-{s}", combine, *outcomes(s, n=n), intervals=k)
+    seeds.reset()
+    with pytest.raises(seeds.SeedMismatchError, match="differs between seeds"):
+        metrics.paired_bootstrap(*outcomes(0))  # another call site at the same position
+    one_run(clean, tmp_path / "seed-1", [], *outcomes(1), intervals=2)
+    with pytest.raises(seeds.SeedMismatchError, match="different numbers"):
+        seeds.check_complete([zero, one])  # seed 1 made an interval the combining run did not
+
+
+NOTEBOOK = {
+    "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "# A tiny chapter"},
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "seed = 0\nextra = False",
+         "outputs": [], "execution_count": None},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": (
+            "import numpy as np, pandas as pd\n"
+            "from xalign_utils import metrics\n"
+            "from xalign_utils.record import record, record_results\n"
+            "rng = np.random.default_rng(seed)\n"
+            "a = rng.random(50)\n"
+            "iv = metrics.paired_bootstrap(a, a - 0.1 - 0.01 * seed, 1000, 0)\n"
+            "if extra and seed == 1:\n"
+            "    metrics.paired_bootstrap(a, a, 1000, 0)\n"
+            "record('diff', iv.diff, tol=0.0)\n"
+            "record_results('method', pd.DataFrame({'measure': ['m'], 'value': [a.mean()]}), seed=seed)\n"
+            "record_results('control', pd.DataFrame({'measure': ['m'], 'value': [0.5]}), seed=0)\n")},
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def test_a_chapter_runs_once_per_seed_combines_and_resumes_at_the_seed(tmp_path, monkeypatch, capsys):
+    """`build.execute_seeds` on a small notebook over seeds 0, 1, 2: the combining run's interval is the mean
+    over seeds, the rows hold every seed once (a fixed-seed control once), a second call keeps the seeds'
+    runs, and runs whose intervals do not line up fail the chapter."""
+    monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
+    nb = tmp_path / "tiny.ipynb"
+    nb.write_text(json.dumps(NOTEBOOK))
+    monkeypatch.setattr(build, "_notebook_path", lambda stem: nb)
+    out = tmp_path / "out"
+    args = ("tiny", {"preset": "book"}, (0, 1, 2), "key-1", out / "tiny.ipynb", out / "m.json", out / "r.csv")
+    build.execute_seeds(*args)
+    assert json.loads((out / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)
+    shown = json.loads((out / "tiny.ipynb").read_text())["cells"]
+    assert "once per training seed (0, 1, 2:" in "".join(shown[1]["source"])  # said on the page
+    from xalign_utils.record import read_results
+
+    rows = read_results(out / "r.csv")
+    assert sorted(zip(rows.variant, rows.seed)) == [("control", 0), ("method", 0), ("method", 1), ("method", 2)]
+    capsys.readouterr()
+    build.execute_seeds(*args)  # same inputs: seeds 1 and 2 are kept, seed 0 runs again to combine
+    said = capsys.readouterr().out
+    assert "seed 1 kept" in said and "seed 2 kept" in said
+    monkeypatch.setattr(build, "notebook_parameters", lambda stem: {"seed": 0, "extra": False})
+    with pytest.raises(Exception, match="different numbers|no counterpart|differs between seeds"):
+        build.execute_seeds("tiny", {"preset": "book", "extra": True}, (0, 1), "key-2", out / "tiny.ipynb",
+                            out / "m.json", out / "r.csv")
+    assert json.loads((out / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)  # the good run stays
