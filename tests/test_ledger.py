@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xalign_utils import ledger
+from xalign_utils import ledger, metrics
 from xalign_utils.metrics import Interval, paired_bootstrap
 
 
@@ -203,6 +203,24 @@ def test_random_init_names_follow_the_chapters():
     assert ledger.random_init_name("base decoder") == "random init"
     assert ledger.random_init_name("infonce") == "random-init+infonce"
     assert ledger.random_init_name("λ = 0") == "λ = 0 (from random init)"
+
+
+def test_the_control_of_each_seed_is_paired_with_the_base_of_that_seed():
+    """The chapters record the random-init control as `random-init-<s>` at seed s; the ledger's control
+    (`random-init-0`) stands for all of them, so base - control resamples every seed, paired by seed."""
+    rng = np.random.default_rng(0)
+    items = {}
+    for s in (0, 1, 2):
+        items[("base", s)] = {"p_at_1_cosine": {"de": rng.random(30) + 0.1 * s}}
+        items[(f"random-init-{s}", s)] = {"p_at_1_cosine": {"de": rng.random(30)}}
+    items[("random-init-1", 0)] = {"p_at_1_cosine": {"de": np.ones(30)}}  # another seed's control at seed 0
+    R = ledger.Results("book", pd.DataFrame(), {"00_x": items})
+    assert R.seeds("00_x", ledger.CONTROL) == [0, 1, 2]
+    check = ledger.paired_check(R, "00_x", "base", ledger.CONTROL, "p_at_1_cosine", resamples=200)
+    want = metrics.seed_item_bootstrap(
+        np.stack([items[("base", s)]["p_at_1_cosine"]["de"] for s in (0, 1, 2)]),
+        np.stack([items[(f"random-init-{s}", s)]["p_at_1_cosine"]["de"] for s in (0, 1, 2)]), 200, 0)
+    assert check.seeds == [0, 1, 2] and check.interval == want
 
 
 def test_checks_are_rerun_on_the_random_init_start_where_it_was_trained():

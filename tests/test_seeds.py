@@ -135,3 +135,83 @@ def test_a_chapter_runs_once_per_seed_combines_and_resumes_at_the_seed(tmp_path,
         build.execute_seeds("tiny", {"preset": "book", "extra": True}, (0, 1), "key-2", out / "tiny.ipynb",
                             out / "m.json", out / "r.csv")
     assert json.loads((out / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)  # the good run stays
+
+
+CHILD = """
+import json, sys
+from pathlib import Path
+from xalign_utils import build
+tmp = Path(sys.argv[1])
+build.BUILD = tmp / "_build"
+build._notebook_path = lambda stem: tmp / "slow.ipynb"
+out = tmp / "out"
+build.execute_seeds("slow", {"preset": "book"}, (0, 1, 2), "key", out / "slow.ipynb", out / "m.json", out / "r.csv")
+"""
+
+
+def test_a_seeded_chapter_killed_with_sigkill_resumes_at_the_seed_where_it_stopped(tmp_path):
+    """Kill the chapter's runs (SIGKILL, whole process group) while seed 2 runs: seed 1's finished run is
+    kept, nothing of seed 2 or of the chapter's outputs is left as if complete; run again, it runs seeds 2 and
+    0 only and combines all three."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    nb = json.loads(json.dumps(NOTEBOOK))
+    nb["cells"][2]["source"] += "import time\ntime.sleep(8 if seed == 2 else 0)\n"
+    (tmp_path / "slow.ipynb").write_text(json.dumps(nb))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-c", CHILD, str(tmp_path)]
+    proc = subprocess.Popen(cmd, env=env, cwd=build.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    seen = ""
+    while "slow: seed 2" not in seen:
+        line = proc.stdout.readline()
+        assert line, seen
+        seen += line
+    time.sleep(4)  # inside seed 2's notebook
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    seeds_dir = tmp_path / "_build" / "seeds" / "book" / "slow"
+    assert (seeds_dir / "seed-1" / "inputs").exists() and not (seeds_dir / "seed-2" / "inputs").exists()
+    assert not (tmp_path / "out" / "m.json").exists()
+    again = subprocess.run(cmd, env=env, cwd=build.ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "seed 1 kept" in again.stdout and "slow: seed 2" in again.stdout
+    assert json.loads((tmp_path / "out" / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)
+
+
+def run_cell(source: str, filename: str) -> str:
+    """Execute `source` as a kernel would a cell (compiled under a temporary file name kept in linecache)
+    and return the call site `seeds.call_site` sees from inside it."""
+    import linecache
+
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    scope = {"seeds": seeds}
+    exec(compile(source, filename, "exec"), scope)
+    return scope["site"]
+
+
+def test_call_sites_tell_cells_apart_but_not_the_kernels_file_names():
+    cell = "x = 1\nsite = seeds.call_site()\n"
+    other = "y = 2\nsite = seeds.call_site()\n"  # the same line at the same place, in another cell
+    assert run_cell(cell, "/tmp/ipykernel_1/111.py") == run_cell(cell, "/tmp/ipykernel_2/222.py")
+    assert run_cell(cell, "/tmp/ipykernel_1/111.py") != run_cell(other, "/tmp/ipykernel_1/333.py")
+    assert "site = seeds.call_site()" in run_cell(cell, "/tmp/ipykernel_1/111.py")
+
+
+def test_a_choice_read_off_each_seeds_outcomes_must_be_the_same_in_every_seed(clean, tmp_path):
+    assert seeds.agree("best method", "TLM") == "TLM"  # no seed runs: nothing recorded
+    for s, choice in ((1, "TLM"), (2, "distillation")):
+        clean.setenv(seeds.RECORD_ENV, str(tmp_path / f"seed-{s}" / "intervals"))
+        seeds.agree("best method", choice)
+    clean.setenv(seeds.RECORD_ENV, str(tmp_path / "seed-0" / "intervals"))
+    clean.setenv(seeds.COMBINE_ENV, str(tmp_path / "seed-1" / "intervals"))
+    assert seeds.agree("best method", "TLM") == "TLM"
+    clean.setenv(seeds.COMBINE_ENV, f"{tmp_path / 'seed-1' / 'intervals'}:{tmp_path / 'seed-2' / 'intervals'}")
+    with pytest.raises(seeds.SeedMismatchError, match=r"chose differently for 'best method'.*seed-2: distillation"):
+        seeds.agree("best method", "TLM")
+    with pytest.raises(seeds.SeedMismatchError, match="not made"):
+        seeds.agree("a choice only seed 0 makes", 3)

@@ -155,3 +155,24 @@ def test_the_chapters_that_show_budget_curves_depend_on_them():
     params = {"preset": "ci", "langs": ["en", "de"]}
     assert "budget curves" in build.input_components("02_contrastive", params)
     assert "budget curves" not in build.input_components("00_measuring_alignment", params)
+
+
+def test_the_committed_book_runs_are_complete_listed_and_cover_the_presets_seeds():
+    """Every chapter stored in `book/runs/book/` is complete (its files hash as run.json says), listed in
+    manifest.json, small, and, where the chapter runs per seed, holds every seed's rows and says so."""
+    from xalign_utils.presets import get_preset
+    from xalign_utils.record import read_results
+
+    base = stored.RUNS / "book"
+    stems = sorted(d.name for d in base.iterdir() if d.is_dir()) if base.exists() else []
+    assert set(stems) <= set(build.notebooks()), "a stored run of a chapter that is not in the book"
+    assert stored.check_manifest("book", stems, stored.RUNS) == []
+    seeds = set(get_preset("book").seeds)
+    for stem in stems:
+        folder = base / stem
+        assert sum(f.stat().st_size for f in folder.iterdir()) < 8e6, f"{stem}: stored run over 8 MB"
+        rows = read_results(folder / "results.csv") if (folder / "results.csv").exists() else None
+        if build.seeded(stem):
+            assert rows is not None and seeds <= set(rows.seed.astype(int)), f"{stem}: not every seed's rows"
+            text = (folder / "executed.ipynb").read_text()
+            assert '"seeds-note"' in text, f"{stem}: the page does not say its intervals cover the seeds"

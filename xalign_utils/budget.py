@@ -200,7 +200,7 @@ def context(langs: Sequence[str], seed: int = 0, preset: str = "ci") -> dict:
     from .models import random_init_like
     from .presets import get_preset
 
-    enc = base_model(get_preset(preset).name, seed)
+    enc = base_model(get_preset(preset).name)  # the shipped base; `seed` is the methods' seed
     pairs = parallel_pairs(langs, seed)
     return {"langs": list(langs), "pairs": pairs, "max_len": get_preset(preset).model.max_len,
             "starts": {"base": enc, "random init": random_init_like(enc, seed)},

@@ -420,11 +420,12 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
 
 def seeds_note(seeds: tuple[int, ...]) -> dict:
     """The note under the title of a chapter combined over several training seeds."""
-    text = (f"```{{note}}\nThis chapter ran once per training seed ({', '.join(map(str, seeds))}: initialisation "
-            f"and data order of every method and of the random-init control; the pretrained base is the same). "
-            f"Every interval and verdict on this page resamples the seeds, then the items, and the difference it "
-            f"shows is the mean over the seeds; single values in tables and figures are those of seed {seeds[0]}. "
-            f"The results table holds every seed's rows.\n```")
+    text = (f"```{{note}}\nThis chapter ran once per training seed ({', '.join(map(str, seeds))}: the seed of its "
+            f"methods' initialisation and data order, and of whatever else the chapter draws with `seed`; the "
+            f"pretrained base is the same in every run). Every interval and verdict on this page covers the "
+            f"seeds and the items (`metrics.seed_item_bootstrap`), and the difference it shows is the mean over "
+            f"the seeds, as are figures drawn from intervals; other single values in tables and figures are "
+            f"those of seed {seeds[0]}. The results table holds every seed's rows.\n```")
     return {"cell_type": "markdown", "id": "seeds-note", "metadata": {"tags": ["seeds-note"]}, "source": text}
 
 
@@ -542,6 +543,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     timings[stem] = None
                     done.add(stem)
                     continue
+                stamp.unlink(missing_ok=True)  # outputs are replaced one by one: a kill between must not look done
                 print(f"{tag(stem)}: running ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
                 future = pool.submit(_execute_in_worker, stem, params, out, metrics_file(p.name, stem),
                                      results_file(p.name, stem), threads, p.seeds if seeded(stem) else (), key)

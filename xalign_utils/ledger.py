@@ -31,7 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import Interval, paired_bootstrap
+from .metrics import Interval
+from .metrics import seed_item_bootstrap as metrics_seed_item_bootstrap
+
+CONTROL = "random-init-0"  # the random-init control of each seed (recorded as `random-init-<s>` at seed s)
 
 CLAIM_VERDICTS = ("reproduced", "not reproduced", "inconclusive at this scale")
 KINDS = ("better", "not worse")
@@ -104,30 +107,16 @@ def _per_item(x) -> np.ndarray:
 
 def seed_item_bootstrap(a: Sequence, b: Sequence, resamples: int = 10_000, seed: int = 0,
                         confidence: float = 0.95) -> Interval:
-    """Mean of a - b over seeds and items, with a two-level percentile bootstrap: seeds drawn with
-    replacement, then items within each drawn seed. `a[s]`, `b[s]`: per-item outcomes of seed s (the same
-    items for a and b). With one seed this is `metrics.paired_bootstrap`. The interval's `n` is the
-    number of items of one seed."""
+    """Mean of a - b over seeds and items: `metrics.seed_item_bootstrap` (the items are the same for every
+    seed: crossed, not nested). `a[s]`, `b[s]`: per-item outcomes of seed s, shape (n,) or (n, k). With one
+    seed this is `metrics.paired_bootstrap`. The interval's `n` is the number of items."""
     if len(a) != len(b) or not len(a):
         raise ValueError(f"a and b need outcomes for the same seeds (at least one); got {len(a)} and {len(b)}")
-    if len(a) == 1:
-        return paired_bootstrap(a[0], b[0], resamples, seed, confidence)
-    d = [_per_item(x) - _per_item(y) for x, y in zip(a, b)]
-    if len({len(x) for x in d}) != 1 or any(not np.isfinite(x).all() for x in d):
+    d = [(_per_item(x), _per_item(y)) for x, y in zip(a, b)]
+    if len({len(x) for x, _ in d}) != 1 or any(len(x) != len(y) for x, y in d):
         raise ValueError("every seed needs finite outcomes on the same number of items")
-    rng = np.random.default_rng(seed)
-    n_seeds, n = len(d), len(d[0])
-    draws = np.zeros(resamples)
-    for _ in range(n_seeds):  # one drawn seed per pass, each with its own item resample
-        pick = rng.integers(0, n_seeds, resamples)
-        for s in range(n_seeds):
-            rows = np.flatnonzero(pick == s)
-            if len(rows):
-                draws[rows] += d[s][rng.integers(0, n, (len(rows), n))].mean(1)
-    draws /= n_seeds
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
-    return Interval(float(np.mean([x.mean() for x in d])), float(low), float(high), n, resamples, seed, confidence)
+    return metrics_seed_item_bootstrap(np.stack([x for x, _ in d]), np.stack([y for _, y in d]), resamples, seed,
+                                       confidence)
 
 
 def spearman(x, y) -> float:
@@ -198,12 +187,19 @@ class Results:
         return cls(preset, pd.concat(tables, ignore_index=True), items)
 
     def seeds(self, chapter: str, variant: str) -> list[int]:
+        """The seeds that recorded per-item outcomes of `variant`. `CONTROL` ("random-init-0") stands for
+        the random-init control of each seed: the chapters name it `random-init-<s>` at seed s."""
+        if variant == CONTROL:
+            return sorted({s for v, s in self.items.get(chapter, {}) if v == f"random-init-{s}"})
         return sorted({s for v, s in self.items.get(chapter, {}) if v == variant})
+
+    def _entry(self, chapter: str, variant: str, seed: int) -> dict:
+        return self.items[chapter][(f"random-init-{seed}" if variant == CONTROL else variant, seed)]
 
     def columns(self, chapter: str, variant: str, measure: str, columns: Sequence[str] | None = None) -> list[str]:
         """The columns `outcomes` reads for this variant (the same rule; its first seed)."""
         for s in self.seeds(chapter, variant):
-            table = self.items[chapter][(variant, s)].get(measure)
+            table = self._entry(chapter, variant, s).get(measure)
             if table is not None:
                 return self._pick(table, columns)
         return []
@@ -223,7 +219,7 @@ class Results:
         stored per layer (a decoder's "de@2") is read at its last layer."""
         out = {}
         for s in self.seeds(chapter, variant):
-            table = self.items[chapter][(variant, s)].get(measure)
+            table = self._entry(chapter, variant, s).get(measure)
             if table is None:
                 continue
             cols = self._pick(table, columns)

@@ -40,16 +40,28 @@ def reset() -> None:
     _count["calls"] = 0
 
 
-def call_site(depth: int = 3) -> str:
-    """Where `paired_bootstrap` was called from: function names and line numbers of the callers (not their
-    files, which differ between kernels), innermost first, outside this module and `metrics`."""
-    from . import metrics
+def call_site(depth: int = 4) -> str:
+    """Where `paired_bootstrap` was called from, the same in every seed's run of a chapter and different for
+    different comparisons: for each caller outside this module and `metrics` (innermost first, up to and
+    including the notebook cell), its function, line number and the text of that line; for a notebook cell
+    also a hash of the whole cell (two cells with the same line at the same place differ). File paths are
+    left out: kernels compile cells to temporary files."""
+    import hashlib
+    import linecache
 
-    skip = {os.path.abspath(__file__), os.path.abspath(metrics.__file__)}
+    here = os.path.abspath(__file__)
+    skip = {here, os.path.join(os.path.dirname(here), "metrics.py")}
     frame, parts = sys._getframe(1), []
     while frame is not None and len(parts) < depth:
-        if os.path.abspath(frame.f_code.co_filename) not in skip:
-            parts.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        name = frame.f_code.co_filename
+        if os.path.abspath(name) not in skip:
+            text = linecache.getline(name, frame.f_lineno).strip()
+            part = f"{frame.f_code.co_name}:{frame.f_lineno}:{text}"
+            if frame.f_code.co_name == "<module>":  # a cell (or a script): the end of the chapter's own frames
+                whole = "".join(linecache.getlines(name))
+                parts.append(f"{part}#{hashlib.sha256(whole.encode()).hexdigest()[:12]}")
+                break
+            parts.append(part)
         frame = frame.f_back
     return " < ".join(parts)
 
@@ -93,17 +105,42 @@ def outcomes_of_every_seed(a, b) -> tuple[np.ndarray, np.ndarray] | None:
         path = folder / f"{i:05d}.npz"
         if not path.exists():
             raise SeedMismatchError(f"interval {i + 1} ({site}) has no counterpart in the run of {_run(folder)}, "
-                                    f"which made {len(list(folder.glob('[0-9]*.npz')))}; rerun the chapter's seeds "
-                                    f"from the same code (xalign build --preset book --force --notebook ...)")
+                                    f"which made {recorded(folder)}: the chapter makes other comparisons under "
+                                    f"other seeds (a choice read off a seed's outcomes); make every seed's run "
+                                    f"compare the same things")
         with np.load(path, allow_pickle=False) as other:
             oa, ob, osite = other["a"], other["b"], str(other["site"])
         if osite != site or oa.shape != a.shape or ob.shape != b.shape:
             raise SeedMismatchError(f"interval {i + 1} differs between seeds: here {site} {a.shape}, in "
-                                    f"{_run(folder)} {osite} {oa.shape}; a chapter whose comparisons depend on a "
-                                    f"seed's results cannot be combined over seeds")
+                                    f"{_run(folder)} {osite} {oa.shape}: the chapter makes other comparisons under "
+                                    f"other seeds (a choice read off a seed's outcomes); make every seed's run "
+                                    f"compare the same things")
         stack_a.append(oa)
         stack_b.append(ob)
     return np.stack(stack_a), np.stack(stack_b)
+
+
+def agree(label: str, value):
+    """A choice a chapter reads off its own outcomes (which method is best, ...), returned unchanged. Over
+    several seeds the runs must make the same choice, or the combined intervals would pool comparisons of
+    different things under one label: the recording runs write it, and the combining run refuses (one
+    line naming the choices) when a seed chose otherwise. Without seed runs it does nothing."""
+    record, combine = _dirs(RECORD_ENV), _dirs(COMBINE_ENV)
+    slug = "".join(c if c.isalnum() else "-" for c in label)
+    for folder in record:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".choice-{slug}.tmp"
+        tmp.write_text(json.dumps({"label": label, "value": value}, default=str))
+        os.replace(tmp, folder / f"choice-{slug}.json")
+    chosen = {}
+    for folder in combine:
+        path = folder / f"choice-{slug}.json"
+        chosen[_run(folder)] = json.loads(path.read_text())["value"] if path.exists() else "(not made)"
+    if any(v != json.loads(json.dumps(value, default=str)) for v in chosen.values()):
+        said = "; ".join(f"{k}: {v}" for k, v in {"this run": value, **chosen}.items())
+        raise SeedMismatchError(f"the seeds chose differently for {label!r} ({said}); a verdict about one choice "
+                                f"cannot pool runs that made another: fix the choice in advance (a parameter)")
+    return value
 
 
 def recorded(folder: Path) -> int:
