@@ -303,3 +303,19 @@ def test_the_injected_parameters_cell_is_hidden_in_the_rendered_chapter(tmp_path
     assert cells[0]["metadata"]["tags"] == ["parameters"]
     assert cells[1]["metadata"]["tags"] == ["injected-parameters", "remove-cell"]
     assert cells[1]["source"] == "a = 2"  # still in the executed notebook
+
+
+def test_cells_may_run_for_as_long_as_the_book_budgets_need(monkeypatch):
+    """A chapter at the book preset trains each method for 1,024-4,096 steps in one cell (a 900 s limit
+    stopped 03's book run); the ci preset keeps its limit, and `$XALIGN_CELL_TIMEOUT` overrides both."""
+    monkeypatch.delenv("XALIGN_CELL_TIMEOUT", raising=False)
+    assert build.cell_timeout({"preset": "ci"}) == build.CELL_TIMEOUT_S
+    assert build.cell_timeout({"preset": "book"}) is None
+    assert build.cell_timeout({"steps": 10}) == build.CELL_TIMEOUT_S  # `xalign run` overrides only
+    monkeypatch.setenv("XALIGN_CELL_TIMEOUT", "0")
+    assert build.cell_timeout({"preset": "ci"}) is None
+    monkeypatch.setenv("XALIGN_CELL_TIMEOUT", "60")
+    assert build.cell_timeout({"preset": "book"}) == 60
+    monkeypatch.setenv("XALIGN_CELL_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="XALIGN_CELL_TIMEOUT must be a whole number"):
+        build.cell_timeout({"preset": "ci"})

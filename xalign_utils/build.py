@@ -275,7 +275,7 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, result
     succeeded = False
     try:
         pm.execute_notebook(str(_notebook_path(stem)), str(tmp_nb), parameters=params, kernel_name=KERNEL,
-                            cwd=str(ROOT / "notebooks"), progress_bar=False, execution_timeout=CELL_TIMEOUT_S,
+                            cwd=str(ROOT / "notebooks"), progress_bar=False, execution_timeout=cell_timeout(params),
                             log_output=False)
         succeeded = True
     except PapermillExecutionError as e:
@@ -291,6 +291,19 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, result
     os.replace(tmp_nb, out_ipynb)
     publish_outputs(outputs)
     return time.time() - t0
+
+
+def cell_timeout(params: dict) -> int | None:
+    """Seconds one cell may run: `$XALIGN_CELL_TIMEOUT` when set (0: no limit), else `CELL_TIMEOUT_S` at
+    presets with the chapters' own short budgets, and no limit at a preset whose budgets come from the
+    budget curves (`book`: one training cell trains every method for 1,024-4,096 steps)."""
+    env = os.environ.get("XALIGN_CELL_TIMEOUT")
+    if env is not None:
+        if not env.isdigit():
+            raise ValueError(f"XALIGN_CELL_TIMEOUT must be a whole number of seconds (0: no limit); got {env!r}")
+        return int(env) or None
+    preset = params.get("preset")
+    return None if preset and get_preset(preset).curve_budgets else CELL_TIMEOUT_S
 
 
 def hide_injected_parameters(path: Path) -> None:
