@@ -153,7 +153,8 @@ def stored_like(methods=("infonce", "distill"), budgets=(64, 256, 1024), curves=
             means = (curves or {}).get(start) or [0.02 + 0.1 * i for i in range(len(budgets) + 1)]
             for steps, mean in zip((0, *budgets), means):
                 rows.append({"method": m, "chapter": budget.METHODS[m].chapter, "start": start, "steps": steps,
-                             "seed": 0, "weak_p1": mean, "apps_accuracy": 0.2, "commit": "abc"})
+                             "seed": 0, "weak_p1": mean, "apps_accuracy": 0.2, "commit": "abc",
+                         "train_s": steps / 100})
                 outcomes[budget.outcome_key(m, start, steps, 0, "weak_p1")] = curve((steps, mean), n=n)[steps]
                 outcomes[budget.outcome_key(m, start, steps, 0, "apps_accuracy")] = curve((steps, 0.2), n=n)[steps]
     return pd.DataFrame(rows), outcomes
@@ -172,7 +173,7 @@ def test_chapter_glue_reads_the_stored_rows(monkeypatch):
     assert texts["budget_chapter_steps"] == "1,024" and texts["budget_run_steps"] == "64"
     assert texts["budget_run_why"] == "the ci preset's budget, set by CPU time"
     assert budget.glue_chapter(table, picks, 1024, outcomes, "book", 1000)["budget_run_why"] == (
-        "the book budget read off the curves below")
+        "the book budget, read off the curves below")
     # gains over the untrained base (0.02 -> 0.12 at 64, 0.32 at 1,024) with their paired intervals
     assert texts["budget_ci_gain"].startswith("sentence InfoNCE +0.100 [") and "(at 1,024: +0.300 [" in texts["budget_ci_gain"]
     assert texts["budget_ci_steps"] == "64"
@@ -317,4 +318,20 @@ def test_the_book_preset_passes_the_curves_budget_and_ci_keeps_the_notebooks_own
 def test_the_stored_curves_give_the_book_budgets_of_chapters_01_to_03():
     for chapter in ("01_parallel_data", "02_contrastive", "03_adapters"):
         picks = budget.book_budgets(budget.of_chapter(budget.read_curves(), chapter), budget.read_outcomes(), 1000)
-        assert budget.chapter_steps(chapter, resamples=1000) == picks["book steps"].max() > 0
+        cap = budget.affordable_steps(budget.of_chapter(budget.read_curves(), chapter), 3)
+        assert budget.chapter_steps(chapter, resamples=1000) == min(picks["book steps"].max(), cap) > 0
+
+
+def test_the_book_budget_is_capped_at_what_three_seeds_can_afford():
+    # two methods x starts timed at 5, 50, 500, 2500 s each: 3 seeds cost 60, 600, 6000, 30000 s per budget
+    table = pd.DataFrame([{"method": "m", "start": s, "steps": b, "train_s": t}
+                          for s in budget.STARTS for b, t in ((0, 0.0), (64, 5), (256, 50), (1024, 500), (4096, 2500))])
+    assert list(budget.training_cost(table, 3)) == [30, 300, 3000, 15000]
+    assert budget.affordable_steps(table, 3) == 1024  # 3,000 s fit 7,200; 15,000 do not
+    assert budget.affordable_steps(table, 3, limit_s=1) == 64  # nothing fits: the smallest
+    steps, why = budget.capped(table, 4096, 3)
+    assert steps == 1024 and why.startswith("the curves ask for 4,096 steps, 4.2 h of one core for 3 seeds")
+    assert why.endswith("fits 2 h (0.8 h): the largest afforded, not a plateau")
+    assert budget.capped(table, 256, 3) == (256, "read off the curves below")
+    with pytest.raises(ValueError, match="seeds must be at least 1"):
+        budget.training_cost(table, 0)

@@ -322,14 +322,59 @@ def book_budgets(table: pd.DataFrame, outcomes: dict[str, np.ndarray], resamples
     return pd.DataFrame(rows).set_index("method")
 
 
-def chapter_steps(chapter: str, path: Path | str = CURVES, resamples: int = 10_000) -> int | None:
+SESSION_S = 7200  # a chapter's book run (every seed) must fit one working session: 2 h on the 2-core machine
+
+
+def training_cost(table: pd.DataFrame, seeds: int) -> pd.Series:
+    """Seconds of training per stored budget, as the curves timed it (`train_s`, one thread, summed over the
+    methods and starts in `table`), times `seeds` runs. An estimate from below of a chapter's run: it also
+    trains variants with no curve, evaluates, and runs its controls."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1; got {seeds}")
+    if "train_s" not in table:
+        raise ValueError("the curves carry no train_s timings; recompute them with python -m xalign_utils.budget")
+    cost = table[table.steps > 0].groupby("steps").train_s.sum().sort_index() * seeds
+    if cost.empty:
+        raise ValueError("no trained rows to time; recompute the curves with python -m xalign_utils.budget")
+    return cost
+
+
+def affordable_steps(table: pd.DataFrame, seeds: int, limit_s: float = SESSION_S) -> int:
+    """The largest stored budget whose `training_cost` fits `limit_s` (the smallest when none does)."""
+    cost = training_cost(table, seeds)
+    fits = cost[cost <= limit_s]
+    return int(fits.index.max()) if not fits.empty else int(cost.index.min())
+
+
+def capped(table: pd.DataFrame, pick: int, seeds: int) -> tuple[int, str]:
+    """`pick` (the largest of a chapter's `book_budgets`) capped at `affordable_steps` for `seeds` runs when
+    that is smaller (the issue's "or the largest you can afford, said so"), and why."""
+    cap, cost = affordable_steps(table, seeds), training_cost(table, seeds)
+    if cap >= pick:
+        return pick, "read off the curves below"
+    return cap, (f"the curves ask for {pick:,} steps, {cost[pick] / 3600:.1f} h of one core for {seeds} seeds by "
+                 f"their timings; capped at the largest stored budget that fits {SESSION_S / 3600:.0f} h "
+                 f"({cost[cap] / 3600:.1f} h): the largest afforded, not a plateau")
+
+
+def chapter_budget(chapter: str, path: Path | str = CURVES, resamples: int = 10_000,
+                   seeds: int | None = None) -> tuple[int, str] | None:
     """The training budget (`steps` parameter) of `chapter` at a preset whose budgets come from the curves
-    (`Preset.curve_budgets`: `book`): the largest book budget of the chapter's methods, since one `steps`
-    trains all of them; None for a chapter without curves (it keeps its own default)."""
+    (`Preset.curve_budgets`: `book`) and why: the largest book budget of the chapter's methods (one `steps`
+    trains all of them), `capped` for the book preset's seeds. None for a chapter without curves."""
     if not any(m.chapter == chapter for m in METHODS.values()):
         return None
-    picks = book_budgets(of_chapter(read_curves(path), chapter), read_outcomes(path), resamples, seed=0)
-    return int(picks["book steps"].max())
+    from .presets import get_preset
+
+    table = of_chapter(read_curves(path), chapter)
+    pick = int(book_budgets(table, read_outcomes(path), resamples, seed=0)["book steps"].max())
+    return capped(table, pick, seeds or len(get_preset("book").seeds))
+
+
+def chapter_steps(chapter: str, path: Path | str = CURVES, resamples: int = 10_000) -> int | None:
+    """`chapter_budget`'s steps (None for a chapter without curves: it keeps its own default)."""
+    got = chapter_budget(chapter, path, resamples)
+    return None if got is None else got[0]
 
 
 def of_chapter(table: pd.DataFrame, chapter: str) -> pd.DataFrame:
@@ -354,7 +399,8 @@ def glue_chapter(table: pd.DataFrame, picks: pd.DataFrame, steps: int, outcomes:
     - `budget_run_steps` (the chapter's `steps`) and `budget_run_why` (where that budget comes from);
     - `budget_commit` (the code that computed the curves), `budget_largest`;
     - `budget_picks` (each method's book budget and why, from `book_budgets`) and `budget_chapter_steps`
-      (the largest of them: what one `steps` parameter trains at the book preset);
+      (the largest of them), and `budget_book_steps` / `budget_book_why`: what one `steps` parameter trains
+      at the book preset (`capped`: that largest pick, or the largest afforded);
     - `budget_ci_steps` (the stored budget nearest `steps`) and `budget_ci_gain`: per method, from the base,
       the weak P@1 gain over the untrained model at that budget and at the largest, each with its paired
       95 % interval over the same items."""
@@ -375,9 +421,11 @@ def glue_chapter(table: pd.DataFrame, picks: pd.DataFrame, steps: int, outcomes:
         iv_top = metrics.compare(at[top], at[0], resamples, seed)[0]
         gains.append(f"{label} {iv_near}" + ("" if top == near else f" (at {top:,}: {iv_top})"))
     curve_set = get_preset(preset).curve_budgets
+    book_steps, book_why = capped(table, int(picks["book steps"].max()), len(get_preset("book").seeds))
     texts = {"budget_run_steps": f"{steps:,}",
-             "budget_run_why": ("the book budget read off the curves below" if curve_set
+             "budget_run_why": (f"the book budget, {book_why}" if curve_set
                                 else f"the {preset} preset's budget, set by CPU time"),
+             "budget_book_steps": f"{book_steps:,}", "budget_book_why": book_why,
              "budget_commit": ", ".join(sorted(set(table.commit.astype(str)))),
              "budget_largest": f"{int(table.steps.max()):,}",
              "budget_picks": "; ".join(f"{r['label']}, {int(r['book steps']):,} steps ({r['why']})" for _, r in picks.iterrows()),

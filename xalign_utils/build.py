@@ -19,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from .cache import atomic_write_text, package_fingerprint
+from .cache import atomic_write_text
+from .closure import code_fingerprint
 from .catalog import MARKER, catalog_markdown
 from .languages import check_languages
 from .presets import get_preset
@@ -115,12 +116,13 @@ def _file_digest(path: Path) -> str:
 
 
 def input_components(stem: str, params: dict) -> dict:
-    """Everything a notebook's outputs depend on, by name: itself, the package, the data manifest, the
+    """Everything a notebook's outputs depend on, by name: itself, the package modules it imports
+    (`closure.code_fingerprint`: a change to another chapter's code does not restale it), the data manifest, the
     checkpoints' training logs, its parameters, and of every notebook it reads (`xalign.reads`) the
     metrics, result rows and per-item outcomes. A stored run (`stored`) keeps these to say what changed."""
     parts = {
         "chapter source": _sha([_notebook_path(stem)]),
-        "package": package_fingerprint(),  # the package source (and data manifest): the cache keys use the same hash
+        "package": code_fingerprint(stem),  # the package modules the chapter imports (`closure`), not the runner
         "data": hashlib.sha256((ROOT / "data" / "MANIFEST.tsv").read_bytes()).hexdigest(),
         "checkpoints": _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
         "parameters": params,

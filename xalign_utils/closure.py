@@ -1,0 +1,108 @@
+"""The package code a chapter runs: the modules its notebook imports, and theirs, read statically.
+
+A stored run (`stored`) is stale when the code that computed it changed. Hashing the whole package made
+every stored run stale on any edit (a fix in chapter 06's generation code restaled chapter 00), so the
+`package` input of a chapter is the hash of the modules reachable from its notebook's imports: every
+`import xalign_utils...` / `from xalign_utils... import ...` in its code cells and, transitively, every
+import of the package in those modules, at any depth of the source (an import inside a function counts).
+That over-approximates what a run executes, which is the safe side.
+
+The runner (`RUNNER_MODULES`: the build, the store, the command line) is not in it: it decides which
+notebook runs with which parameters (both inputs of their own) and where the outputs go. A change to the
+runner that changes what a run writes bumps `RUNNER_VERSION`, which every chapter's fingerprint includes.
+
+Not imported by any chapter, so editing it restales nothing.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "xalign_utils"
+RUNNER_MODULES = ("build", "stored", "cli", "catalog", "nbfmt", "closure")
+RUNNER_VERSION = 1  # bump when a runner change alters what a chapter's run writes (its stored runs go stale)
+
+Reader = Callable[[str], "str | None"]  # repository-relative path -> text (None: no such file)
+
+
+def _working_tree(path: str) -> str | None:
+    p = ROOT / path
+    return p.read_text(encoding="utf-8") if p.is_file() else None
+
+
+def module_file(name: str, read: Reader = _working_tree) -> str | None:
+    """The repository path of module `name` (`xalign_utils.kit.adapters`), or None."""
+    base = name.replace(".", "/")
+    for path in (f"{base}/__init__.py", f"{base}.py"):
+        if read(path) is not None:
+            return path
+    return None
+
+
+def _imports(source: str, module: str, is_package: bool, read: Reader) -> set[str]:
+    """The package's modules (and their parent packages) that `source` imports, at any depth."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == PACKAGE}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = module.split(".")[: len(module.split(".")) - (0 if is_package else 1) - (node.level - 1)]
+                target = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != PACKAGE:
+                continue
+            found.add(target)
+            found |= {f"{target}.{a.name}" for a in node.names
+                      if a.name != "*" and module_file(f"{target}.{a.name}", read)}
+    return {".".join(m.split(".")[:i]) for m in found for i in range(1, len(m.split(".")) + 1)}
+
+
+def notebook_code(text: str) -> str:
+    """The Python of a notebook's code cells (IPython magics and shell lines dropped)."""
+    cells = json.loads(text)["cells"]
+    lines = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code").splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+
+
+def chapter_modules(stem: str, read: Reader = _working_tree) -> list[str]:
+    """Repository paths of the package modules chapter `stem` reaches, the runner's excluded (sorted)."""
+    nb = read(f"notebooks/{stem}.ipynb")
+    if nb is None:
+        raise ValueError(f"no notebook notebooks/{stem}.ipynb; the chapters are the notebooks in notebooks/ (name without .ipynb)")
+    runner = {f"{PACKAGE}.{m}" for m in RUNNER_MODULES}
+    todo, seen = list(_imports(notebook_code(nb), "__main__", False, read)), {}
+    while todo:
+        name = todo.pop()
+        if name in seen or name in runner:
+            continue
+        path = module_file(name, read)
+        seen[name] = path
+        if path is not None:
+            todo += _imports(read(path), name, path.endswith("__init__.py"), read)
+    return sorted(p for p in seen.values() if p is not None)
+
+
+def code_fingerprint(stem: str, read: Reader = _working_tree) -> str:
+    """Hash of the modules `chapter_modules` lists (paths and contents) and `RUNNER_VERSION`."""
+    h = hashlib.sha256(f"runner {RUNNER_VERSION}\n".encode())
+    for path in chapter_modules(stem, read):
+        h.update(path.encode())
+        h.update(read(path).encode())
+    return h.hexdigest()[:16]
+
+
+def at_commit(commit: str) -> Reader:
+    """A reader of the repository's files at `commit` (through `git show`)."""
+    import subprocess
+
+    def read(path: str) -> str | None:
+        out = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout if out.returncode == 0 else None
+
+    return read
