@@ -137,6 +137,45 @@ def test_a_chapter_runs_once_per_seed_combines_and_resumes_at_the_seed(tmp_path,
     assert json.loads((out / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)  # the good run stays
 
 
+def test_finished_seeds_are_committed_and_a_fresh_clone_resumes_from_them(tmp_path, monkeypatch, capsys):
+    """At a stored preset each finished extra seed is also written beside the stored runs (no notebook);
+    with the build folder gone (a fresh clone) the next run restores seeds 1 and 2 from there instead of
+    running them, only under the same inputs key, and combines to the same interval."""
+    from xalign_utils import stored
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("XALIGN_RUNS_DIR", str(runs))
+    monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
+    nb = tmp_path / "tiny.ipynb"
+    nb.write_text(json.dumps(NOTEBOOK))
+    monkeypatch.setattr(build, "_notebook_path", lambda stem: nb)
+    out = tmp_path / "out"
+    args = ("tiny", {"preset": "book"}, (0, 1, 2), "key-1", out / "tiny.ipynb", out / "m.json", out / "r.csv")
+    build.execute_seeds(*args)
+    for s in (1, 2):
+        kept = stored.seed_dir("book", "tiny", s)
+        assert (kept / "inputs").read_text() == "key-1" and any((kept / "intervals").iterdir())
+        assert not list(kept.glob("*.ipynb"))  # small: no notebook
+    import shutil
+
+    shutil.rmtree(tmp_path / "_build")
+    capsys.readouterr()
+    build.execute_seeds(*args)
+    said = capsys.readouterr().out
+    assert "seed 1 restored from its committed run" in said and "seed 2 restored" in said
+    assert "tiny: seed 1\n" not in said
+    assert json.loads((out / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)
+    shutil.rmtree(tmp_path / "_build")
+    capsys.readouterr()
+    build.execute_seeds("tiny", {"preset": "book"}, (0, 1, 2), "key-2", *args[4:])  # other inputs: runs again
+    said = capsys.readouterr().out
+    assert "restored" not in said and "tiny: seed 1\n" in said
+    assert (stored.seed_dir("book", "tiny", 1) / "inputs").read_text() == "key-2"
+    stored.drop_seeds("book", "tiny")
+    assert not (runs / "partial").exists()
+    assert stored.restore_seed("book", "tiny", 1, tmp_path / "x", "key-2") is False
+
+
 CHILD = """
 import json, sys
 from pathlib import Path
@@ -162,7 +201,7 @@ def test_a_seeded_chapter_killed_with_sigkill_resumes_at_the_seed_where_it_stopp
     nb = json.loads(json.dumps(NOTEBOOK))
     nb["cells"][2]["source"] += "import time\ntime.sleep(8 if seed == 2 else 0)\n"
     (tmp_path / "slow.ipynb").write_text(json.dumps(nb))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XALIGN_RUNS_DIR": str(tmp_path / "runs")}
     cmd = [sys.executable, "-c", CHILD, str(tmp_path)]
     proc = subprocess.Popen(cmd, env=env, cwd=build.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)

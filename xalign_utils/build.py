@@ -386,12 +386,15 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
                   results_csv: Path) -> float:
     """Run a chapter once per training seed and combine (`seeds` module): every seed but the first runs into
     `seed_dir` recording its intervals' outcomes (a run whose inputs did not change since is kept: a killed
-    build resumes at the seed where it stopped); then the first seed runs into the chapter's outputs and
+    build resumes at the seed where it stopped; at a stored preset each finished seed is also committed,
+    `stored.keep_seed`, so a fresh clone resumes there too); then the first seed runs into the chapter's outputs and
     combines, so its intervals and verdicts cover seeds x items. Its rows and per-item outcomes are then
     joined with the other seeds' (the results table holds every seed). Returns the seconds of all runs."""
     from . import seeds as S
+    from . import stored
 
     total, folders = 0.0, []
+    keep = stored.is_stored(params["preset"])
     saved = {k: os.environ.get(k) for k in (S.RECORD_ENV, S.COMBINE_ENV)}
     try:
         for s in seeds[1:]:
@@ -401,12 +404,18 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
             if stamp.exists() and stamp.read_text() == key and (d / "results.csv").exists():
                 print(f"{stem}: seed {s} kept from an earlier run", flush=True)
                 continue
+            if keep and stored.restore_seed(params["preset"], stem, s, d, key):
+                print(f"{stem}: seed {s} restored from its committed run "
+                      f"({_shown(stored.seed_dir(params['preset'], stem, s))})", flush=True)
+                continue
             stamp.unlink(missing_ok=True)
             shutil.rmtree(d / "intervals", ignore_errors=True)
             os.environ[S.RECORD_ENV], os.environ[S.COMBINE_ENV] = str(d / "intervals"), ""
             print(f"{stem}: seed {s}", flush=True)
             total += execute(stem, {**params, "seed": s}, d / f"{stem}.ipynb", d / "metrics.json", d / "results.csv")
             atomic_write_text(stamp, key)
+            if keep:  # committed: a later session, on another machine, resumes from it
+                stored.keep_seed(params["preset"], stem, s, d)
         d0 = seed_dir(params["preset"], stem, seeds[0])
         own = d0 / "intervals"
         shutil.rmtree(own, ignore_errors=True)
@@ -549,6 +558,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                 if keep and not force and out.exists() and stamp.exists() and stamp.read_text() == key \
                         and (run is None or run["hash"] != key):  # executed, killed before it was stored
                     S.store(p.name, stem, _targets(p.name, stem, out), parts, 0.0)
+                    S.drop_seeds(p.name, stem)
                     print(f"{tag(stem)}: stored from its finished build", flush=True)
                     timings[stem] = None
                     done.add(stem)
@@ -580,6 +590,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                 if keep:  # committed beside the book, complete or not at all (before the stamp: a kill
                     # between the two leaves a stored run whose stamp is missing, never the reverse)
                     S.store(p.name, stem, _targets(p.name, stem, future.out), future.parts, seconds)
+                    S.drop_seeds(p.name, stem)  # the stored run holds every seed now
                 atomic_write_text(future.stamp, future.key)
                 timings[stem] = seconds
                 done.add(stem)

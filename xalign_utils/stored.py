@@ -221,6 +221,71 @@ def restore(preset: str, stem: str, targets: dict[str, Path], root: Path | None 
     return run
 
 
+# ---------------------------------------------------------------- partial runs: one seed at a time
+
+SEED_FILES = ("inputs", "metrics.json", "results.csv", "results.items.npz")  # and its `intervals/` folder
+
+
+def seed_dir(preset: str, stem: str, seed: int, root: Path | None = None) -> Path:
+    """Where the finished run of one extra seed of a chapter whose combining run has not finished yet is
+    committed (`partial/<preset>/<stem>/seed-<s>/`): what the combining run needs of it (its inputs stamp,
+    metrics, result rows, per-item outcomes and recorded intervals), not its notebook."""
+    return Path(root or runs_root()) / "partial" / preset / stem / f"seed-{seed}"
+
+
+def keep_seed(preset: str, stem: str, seed: int, folder: Path, root: Path | None = None) -> Path:
+    """Commit a finished seed's run (`folder`, the build's seed folder) beside the stored runs: written
+    whole into a new folder, then swapped in by renames (a kill leaves the old one or none, never half)."""
+    folder = Path(folder)
+    if not (folder / "inputs").is_file():
+        raise ValueError(f"{stem}: seed {seed} has not finished (no inputs stamp in its folder)")
+    final = seed_dir(preset, stem, seed, root)
+    new, old = final.with_name(f".{final.name}.new"), final.with_name(f".{final.name}.old")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    for name in SEED_FILES:
+        if (folder / name).exists():
+            shutil.copyfile(folder / name, new / name)
+    if (folder / "intervals").is_dir():
+        shutil.copytree(folder / "intervals", new / "intervals")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def restore_seed(preset: str, stem: str, seed: int, folder: Path, key: str, root: Path | None = None) -> bool:
+    """Copy a committed seed's run into the build's seed `folder` when it was computed from the inputs
+    `key` (the stamp last: a kill during the copy leaves a folder that does not look finished). Returns
+    whether it did."""
+    src = seed_dir(preset, stem, seed, root)
+    if not (src / "inputs").is_file() or (src / "inputs").read_text() != key or not (src / "results.csv").exists():
+        return False
+    folder = Path(folder)
+    (folder / "inputs").unlink(missing_ok=True)
+    shutil.rmtree(folder / "intervals", ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SEED_FILES[1:]:
+        (folder / name).unlink(missing_ok=True)
+        if (src / name).exists():
+            shutil.copyfile(src / name, folder / name)
+    if (src / "intervals").is_dir():
+        shutil.copytree(src / "intervals", folder / "intervals")
+    shutil.copyfile(src / "inputs", folder / "inputs")
+    return True
+
+
+def drop_seeds(preset: str, stem: str, root: Path | None = None) -> None:
+    """Remove a chapter's committed seeds (its combined run is stored) and the folders left empty."""
+    base = Path(root or runs_root()) / "partial"
+    shutil.rmtree(base / preset / stem, ignore_errors=True)
+    for d in (base / preset, base):
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+
+
 def banner(run: dict, changed: list[str]) -> dict:
     """A markdown cell for the top of a chapter rendered from a stale stored run."""
     what = ", ".join(changed) or "its inputs"
