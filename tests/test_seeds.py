@@ -112,6 +112,7 @@ def test_a_chapter_runs_once_per_seed_combines_and_resumes_at_the_seed(tmp_path,
     """`build.execute_seeds` on a small notebook over seeds 0, 1, 2: the combining run's interval is the mean
     over seeds, the rows hold every seed once (a fixed-seed control once), a second call keeps the seeds'
     runs, and runs whose intervals do not line up fail the chapter."""
+    monkeypatch.setenv("XALIGN_RUNS_DIR", str(tmp_path / "runs"))  # never the repository's
     monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
     nb = tmp_path / "tiny.ipynb"
     nb.write_text(json.dumps(NOTEBOOK))

@@ -176,3 +176,22 @@ def test_the_committed_book_runs_are_complete_listed_and_cover_the_presets_seeds
             assert rows is not None and seeds <= set(rows.seed.astype(int)), f"{stem}: not every seed's rows"
             text = (folder / "executed.ipynb").read_text()
             assert '"seeds-note"' in text, f"{stem}: the page does not say its intervals cover the seeds"
+
+
+def test_the_committed_partial_runs_are_whole_seeds_of_chapters_not_yet_stored():
+    """`book/runs/partial/book/<chapter>/seed-<s>/` holds finished extra seeds (stamp, rows, intervals) of
+    chapters whose combined run is not stored yet (a stored one drops them), seeds of the preset but not
+    the combining seed 0, and no notebooks."""
+    from xalign_utils.presets import get_preset
+
+    base = stored.RUNS / "partial" / "book"
+    extra = {f"seed-{s}" for s in get_preset("book").seeds[1:]}
+    for chapter in sorted(base.iterdir()) if base.exists() else []:
+        assert chapter.name in build.notebooks() and build.seeded(chapter.name), chapter.name
+        assert stored.read_run("book", chapter.name, stored.RUNS) is None or \
+            stored.read_run("book", chapter.name, stored.RUNS)["hash"] != (chapter / "seed-1" / "inputs").read_text(), \
+            f"{chapter.name}: stored and still partial"
+        for seed in chapter.iterdir():
+            assert seed.name in extra, f"{chapter.name}/{seed.name}"
+            assert (seed / "inputs").is_file() and (seed / "results.csv").is_file(), f"{chapter.name}/{seed.name}"
+            assert (seed / "intervals").is_dir() and not list(seed.glob("*.ipynb"))
