@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from xalign_utils import build, record as rec
+from xalign_utils import build, layout, record as rec
 from xalign_utils.catalog import catalog_markdown, read_methods
 
 NOTEBOOKS = sorted((build.ROOT / "notebooks").glob("*.ipynb"))
@@ -63,7 +63,7 @@ def test_record_writes_metrics_json(tmp_path, monkeypatch):
 
 
 def test_check_fails_with_a_readable_drift_table(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
+    monkeypatch.setattr(layout, "BUILD", tmp_path / "_build")
     monkeypatch.setattr(build, "reference_file", lambda preset, stem: tmp_path / "ref" / preset / f"{stem}.json")
     stem = build.notebooks()[0]
     now = build.metrics_file("ci", stem)
@@ -148,7 +148,7 @@ def test_record_results_round_trip_and_duplicate_variant(tmp_path, monkeypatch):
 def test_build_collects_every_notebooks_results(tmp_path, monkeypatch):
     import pandas as pd
 
-    monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
+    monkeypatch.setattr(layout, "BUILD", tmp_path / "_build")
     stems = build.notebooks()
     for i, stem in enumerate(stems):
         f = build.results_file("ci", stem)
@@ -269,13 +269,13 @@ def test_publish_outputs_moves_what_the_run_wrote_and_removes_what_it_did_not(tm
 
 
 def test_items_file_is_beside_the_results_file():
-    assert build.items_file("ci", "01_parallel_data") == build.BUILD / "results" / "ci" / "01_parallel_data.items.npz"
+    assert build.items_file("ci", "01_parallel_data") == layout.BUILD / "results" / "ci" / "01_parallel_data.items.npz"
     assert build.items_file("ci", "01_parallel_data") == rec.items_path(build.results_file("ci", "01_parallel_data"))
 
 
 def test_input_hash_follows_the_results_and_items_of_the_notebooks_read(tmp_path, monkeypatch):
     """07 reads every chapter's result rows and per-item outcomes: it reruns when they change."""
-    monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
+    monkeypatch.setattr(layout, "BUILD", tmp_path / "_build")
     monkeypatch.setattr(build, "upstream", lambda stem: ["01_parallel_data"])
     stem, params = build.notebooks()[0], {"preset": "ci"}
     hashes = [build.input_hash(stem, params)]

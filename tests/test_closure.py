@@ -28,20 +28,26 @@ PKG = {
 }
 
 
-def test_modules_follow_imports_at_any_depth_and_skip_the_runner():
-    files = {**PKG, "notebooks/ch.ipynb": _nb("%matplotlib inline\nfrom xalign_utils import kit, build\n",
+def test_modules_follow_imports_at_any_depth():
+    files = {**PKG, "notebooks/ch.ipynb": _nb("%matplotlib inline\nfrom xalign_utils import kit\n",
                                               "import xalign_utils.metrics as M")}
     got = C.chapter_modules("ch", _reader(files))
     assert got == sorted(["xalign_utils/__init__.py", "xalign_utils/kit/__init__.py", "xalign_utils/kit/tools.py",
                           "xalign_utils/lazy.py", "xalign_utils/metrics.py", "xalign_utils/cache.py"])
-    # build (the runner) is not followed, so budget, which only it imports, is not in the closure
+    # a chapter that imports the runner gets it in its hash (and what it imports): the safe side
+    files["notebooks/ch.ipynb"] = _nb("from xalign_utils import build")
+    assert {"xalign_utils/build.py", "xalign_utils/budget.py"} <= set(C.chapter_modules("ch", _reader(files)))
+
+
+def test_no_chapter_and_no_module_a_chapter_may_import_reaches_the_runner():
+    """What chapters read of the build lives in `layout`; the runner stays out of every chapter's hash."""
+    assert C.runner_imports() == []
 
 
 def test_fingerprint_moves_with_the_chapters_code_only():
     files = {**PKG, "notebooks/ch.ipynb": _nb("from xalign_utils.metrics import y")}
     before = C.code_fingerprint("ch", _reader(files))
     assert C.code_fingerprint("ch", _reader({**files, "xalign_utils/budget.py": "changed"})) == before
-    assert C.code_fingerprint("ch", _reader({**files, "xalign_utils/build.py": "changed"})) == before
     assert C.code_fingerprint("ch", _reader({**files, "xalign_utils/cache.py": "changed"})) != before
     assert C.code_fingerprint("ch", _reader({**files, "notebooks/ch.ipynb": _nb("import xalign_utils.lazy")})) != before
 
@@ -65,4 +71,6 @@ def test_real_chapters():
     assert "xalign_utils/budget.py" not in C.chapter_modules("00_measuring_alignment")
     assert "xalign_utils/metrics.py" in C.chapter_modules("00_measuring_alignment")
     assert "xalign_utils/budget.py" in C.chapter_modules("01_parallel_data")
-    assert not any(p.endswith(("/build.py", "/stored.py")) for p in C.chapter_modules("02_contrastive"))
+    for stem in ("02_contrastive", "03_adapters", "04_augmentation", "07_synthesis"):  # they read the build's paths
+        assert not any(p.endswith(("/build.py", "/stored.py")) for p in C.chapter_modules(stem))
+        assert "xalign_utils/layout.py" in C.chapter_modules(stem)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xalign_utils import metrics
+from xalign_utils import layout, metrics
 from xalign_utils.data import Sentence
 from xalign_utils.kit import augmentation as kit
 from xalign_utils.record import record_results
@@ -47,7 +47,7 @@ def iv(diff, low, high):
 
 
 def test_results_of_refuses_a_chapter_not_built_yet(tmp_path, monkeypatch):
-    monkeypatch.setattr(kit.build, "results_file", lambda preset, stem: tmp_path / f"{stem}.csv")
+    monkeypatch.setattr(kit.layout, "results_file", lambda preset, stem: tmp_path / f"{stem}.csv")
     with pytest.raises(FileNotFoundError, match="reads notebook 01's results .* --preset ci"):
         kit.results_of("ci", "01_parallel_data")
     from xalign_utils.record import RESULT_COLUMNS
@@ -291,7 +291,7 @@ def test_nb01_table_and_glue(glued):
 def test_nb01_recipe_reads_notebook_01s_parameters_cell(monkeypatch):
     import xalign_utils.build as build
 
-    monkeypatch.setattr(build, "notebook_parameters", lambda stem: {"steps": 7, "batch_size": 3, "lr": 2e-3, "seed": 0}
+    monkeypatch.setattr(layout, "notebook_parameters", lambda stem: {"steps": 7, "batch_size": 3, "lr": 2e-3, "seed": 0}
                         if stem == "01_parallel_data" else {})
     assert kit.nb01_recipe() == (7, 3, 2e-3)
     glued = {}

@@ -212,9 +212,9 @@ def test_results_go_to_the_table_and_a_later_chapter_reads_them_back(es, tmp_pat
                                                            ("me5-small+infonce-full", "contrastive")]
     for r in rows:
         records.record_results(**r)
-    from xalign_utils import build
+    from xalign_utils import layout
 
-    monkeypatch.setattr(build, "items_file", lambda preset, stem: records.items_path(tmp_path / "r.csv"))
+    monkeypatch.setattr(layout, "items_file", lambda preset, stem: records.items_path(tmp_path / "r.csv"))
     ours = {"me5-small": before}
     assert R.read_back(ours, "ci", "02_contrastive", 0) == "me5-small+infonce-full"
     assert all(np.array_equal(ours["me5-small+infonce-full"].outcome(m), after.outcome(m)) for m in R.MEASURES)
@@ -222,7 +222,7 @@ def test_results_go_to_the_table_and_a_later_chapter_reads_them_back(es, tmp_pat
     other.hits["in-domain P@1"].iloc[0, 0] = 0.5  # another "before": not the same items or model
     assert R.read_back({"me5-small": other}, "ci", "02_contrastive", 0) is None
     assert R.read_back({"me5-small": before}, "ci", "02_contrastive", 1) is None  # another seed
-    monkeypatch.setattr(build, "items_file", lambda preset, stem: tmp_path / "missing.npz")
+    monkeypatch.setattr(layout, "items_file", lambda preset, stem: tmp_path / "missing.npz")
     assert R.read_back({"me5-small": before}, "ci", "02_contrastive", 0) is None
     assert R.variant("me5-small", "lora") == "me5-small+infonce-lora"
     with pytest.raises(ValueError, match="unknown realignment"):

@@ -11,7 +11,8 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from xalign_utils.build import BUILD, notebooks
+from xalign_utils.build import notebooks
+from xalign_utils.layout import BUILD
 
 pytestmark = pytest.mark.book
 HTML = BUILD / "html"

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from xalign_utils import build, metrics, seeds
+from xalign_utils import build, layout, metrics, seeds
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_a_chapter_runs_once_per_seed_combines_and_resumes_at_the_seed(tmp_path,
     over seeds, the rows hold every seed once (a fixed-seed control once), a second call keeps the seeds'
     runs, and runs whose intervals do not line up fail the chapter."""
     monkeypatch.setenv("XALIGN_RUNS_DIR", str(tmp_path / "runs"))  # never the repository's
-    monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
+    monkeypatch.setattr(layout, "BUILD", tmp_path / "_build")
     nb = tmp_path / "tiny.ipynb"
     nb.write_text(json.dumps(NOTEBOOK))
     monkeypatch.setattr(build, "_notebook_path", lambda stem: nb)
@@ -146,7 +146,7 @@ def test_finished_seeds_are_committed_and_a_fresh_clone_resumes_from_them(tmp_pa
 
     runs = tmp_path / "runs"
     monkeypatch.setenv("XALIGN_RUNS_DIR", str(runs))
-    monkeypatch.setattr(build, "BUILD", tmp_path / "_build")
+    monkeypatch.setattr(layout, "BUILD", tmp_path / "_build")
     nb = tmp_path / "tiny.ipynb"
     nb.write_text(json.dumps(NOTEBOOK))
     monkeypatch.setattr(build, "_notebook_path", lambda stem: nb)
@@ -172,6 +172,20 @@ def test_finished_seeds_are_committed_and_a_fresh_clone_resumes_from_them(tmp_pa
     said = capsys.readouterr().out
     assert "restored" not in said and "tiny: seed 1\n" in said
     assert (stored.seed_dir("book", "tiny", 1) / "inputs").read_text() == "key-2"
+    next((stored.seed_dir("book", "tiny", 2) / "intervals").iterdir()).unlink()  # an incomplete commit is not a seed
+    assert not stored.seed_complete(stored.seed_dir("book", "tiny", 2))
+    assert stored.restore_seed("book", "tiny", 2, tmp_path / "x", "key-2") is False
+    shutil.rmtree(tmp_path / "_build")
+    capsys.readouterr()
+    build.execute_seeds("tiny", {"preset": "book"}, (0, 1, 2), "key-2", *args[4:])
+    said = capsys.readouterr().out
+    assert "seed 1 restored" in said and "tiny: seed 2\n" in said  # seed 2 runs again and is committed whole
+    assert stored.seed_complete(stored.seed_dir("book", "tiny", 2))
+    (stored.seed_dir("book", "tiny", 1) / "inputs").unlink()  # a seed kept in _build but not committed ...
+    capsys.readouterr()
+    build.execute_seeds("tiny", {"preset": "book"}, (0, 1, 2), "key-2", *args[4:])
+    assert "seed 1 kept" in capsys.readouterr().out
+    assert stored.seed_complete(stored.seed_dir("book", "tiny", 1))  # ... is committed when it is kept
     stored.drop_seeds("book", "tiny")
     assert not (runs / "partial").exists()
     assert stored.restore_seed("book", "tiny", 1, tmp_path / "x", "key-2") is False
@@ -180,9 +194,9 @@ def test_finished_seeds_are_committed_and_a_fresh_clone_resumes_from_them(tmp_pa
 CHILD = """
 import json, sys
 from pathlib import Path
-from xalign_utils import build
+from xalign_utils import build, layout
 tmp = Path(sys.argv[1])
-build.BUILD = tmp / "_build"
+layout.BUILD = tmp / "_build"
 build._notebook_path = lambda stem: tmp / "slow.ipynb"
 out = tmp / "out"
 build.execute_seeds("slow", {"preset": "book"}, (0, 1, 2), "key", out / "slow.ipynb", out / "m.json", out / "r.csv")

@@ -20,13 +20,14 @@ from pathlib import Path
 import yaml
 
 from .cache import atomic_write_text
+from . import layout
 from .closure import code_fingerprint
 from .catalog import MARKER, catalog_markdown
 from .languages import check_languages
 from .presets import get_preset
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "_build"
+# `layout.BUILD`: where the build keeps outputs (in `layout`, which chapters read without importing the runner)
 KERNEL = "python3"
 CELL_TIMEOUT_S = 900
 
@@ -37,26 +38,7 @@ class BuildError(RuntimeError):
 
 # ---------------------------------------------------------------- the table of contents
 
-def toc_files() -> list[str]:
-    """Every file of `_toc.yml`, in reading order (paths without suffix, relative to the root)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    out = [toc["root"]]
-
-    def walk(entries):
-        for e in entries or []:
-            if "file" in e:
-                out.append(e["file"])
-            walk(e.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return out
-
-
-def notebooks() -> list[str]:
-    """Stems of the notebooks in `_toc.yml`, in order."""
-    return [Path(f).name for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+toc_files, notebooks = layout.toc_files, layout.notebooks
 
 
 def _notebook_path(stem: str) -> Path:
@@ -82,20 +64,7 @@ def upstream(stem: str) -> list[str]:
     return list(meta.get("reads", []))
 
 
-def metrics_file(preset: str, stem: str) -> Path:
-    return BUILD / "metrics" / preset / f"{stem}.json"
-
-
-def results_file(preset: str, stem: str | None = None) -> Path:
-    """One notebook's result rows (`record_results`), or with `stem=None` the collected table."""
-    return BUILD / "results" / (f"{preset}.csv" if stem is None else f"{preset}/{stem}.csv")
-
-
-def items_file(preset: str, stem: str) -> Path:
-    """One notebook's per-item outcomes (`record.items_path` of its `results_file`, read with `record.read_items`)."""
-    from .record import items_path
-
-    return items_path(results_file(preset, stem))
+metrics_file, results_file, items_file = layout.metrics_file, layout.results_file, layout.items_file
 
 
 def collect_results(preset: str) -> Path:
@@ -120,6 +89,9 @@ def input_components(stem: str, params: dict) -> dict:
     (`closure.code_fingerprint`: a change to another chapter's code does not restale it), the data manifest, the
     checkpoints' training logs, its parameters, and of every notebook it reads (`xalign.reads`) the
     metrics, result rows and per-item outcomes. A stored run (`stored`) keeps these to say what changed."""
+    from .closure import chapter_modules
+
+    modules = chapter_modules(stem)
     parts = {
         "chapter source": _sha([_notebook_path(stem)]),
         "package": code_fingerprint(stem),  # the package modules the chapter imports (`closure`), not the runner
@@ -131,7 +103,10 @@ def input_components(stem: str, params: dict) -> dict:
 
     if stem in {m.chapter for m in METHODS.values()}:  # the chapter shows its methods' stored budget curves
         parts["budget curves"] = [_file_digest(CURVES), _file_digest(items_path(CURVES))]
-    for up in upstream(stem):
+    if "xalign_utils/fake_english.py" in modules:  # its figures read the probe logs beside the checkpoints
+        parts["probe logs"] = _sha(sorted((ROOT / "checkpoints" / "probes").glob("fake-english-*.training_log.json")))
+    for up in upstream(stem):  # what it reads of them: their outputs, and (04: 01's recipe) their source
+        parts[f"{up} source"] = _sha([_notebook_path(up)])
         parts[f"{up} outputs"] = {k: _file_digest(f) for k, f in (
             ("metrics", metrics_file(params["preset"], up)), ("results", results_file(params["preset"], up)),
             ("items", items_file(params["preset"], up)))}
@@ -148,24 +123,11 @@ def input_hash(stem: str, params: dict) -> str:
 # ---------------------------------------------------------------- parameters
 
 def notebook_parameters(stem: str) -> dict:
-    """The notebook's `parameters` cell: name -> default value."""
-    import papermill as pm
-
-    return {name: _literal(p["default"]) for name, p in pm.inspect_notebook(str(_notebook_path(stem))).items()}
+    """The notebook's `parameters` cell: name -> default value (`layout.notebook_parameters`)."""
+    return layout.notebook_parameters(stem, _notebook_path(stem))
 
 
-def _literal(text: str):
-    """A parameters-cell default as Python reads it (`5e-3` is a float; YAML would keep it a string)."""
-    import ast
-
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        pass
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+_literal = layout.literal
 
 
 _EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
@@ -379,7 +341,7 @@ def seeded(stem: str) -> bool:
 
 def seed_dir(preset: str, stem: str, seed: int) -> Path:
     """Where the run of one extra training seed of a chapter is kept (its notebook, metrics, rows, intervals)."""
-    return BUILD / "seeds" / preset / stem / f"seed-{seed}"
+    return layout.BUILD / "seeds" / preset / stem / f"seed-{seed}"
 
 
 def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out_ipynb: Path, metrics_json: Path,
@@ -403,6 +365,9 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
             stamp = d / "inputs"
             if stamp.exists() and stamp.read_text() == key and (d / "results.csv").exists():
                 print(f"{stem}: seed {s} kept from an earlier run", flush=True)
+                committed = stored.seed_dir(params["preset"], stem, s)
+                if keep and not (stored.seed_complete(committed) and (committed / "inputs").read_text() == key):
+                    stored.keep_seed(params["preset"], stem, s, d)  # finished before a kill, or by older code
                 continue
             if keep and stored.restore_seed(params["preset"], stem, s, d, key):
                 print(f"{stem}: seed {s} restored from its committed run "
@@ -517,7 +482,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
     banners: dict[str, tuple[dict, list[str]]] = {}  # stale stored runs, for the log (render_book re-derives them)
     jobs = jobs or default_jobs()
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    executed = BUILD / "executed" / p.name
+    executed = layout.BUILD / "executed" / p.name
     stems = notebooks()
     for stem in only or []:
         _notebook_path(stem)
@@ -547,6 +512,8 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                 run = S.read_run(p.name, stem) if keep and not force else None
                 if run is not None and (run["hash"] == key or not stale):
                     S.restore(p.name, stem, _targets(p.name, stem, out))
+                    if run["hash"] == key:
+                        S.drop_seeds(p.name, stem)  # left by a kill between storing and dropping
                     if run["hash"] != key:
                         banners[stem] = (run, S.changed_inputs(run, parts))
                     print(f"{tag(stem)}: stored run of {run['commit']}"
@@ -658,8 +625,8 @@ def render_book(preset: str = "ci", timed: bool = False):
 
     banners = stale_banners(preset)
 
-    src = BUILD / "src"
-    executed = BUILD / "executed" / preset
+    src = layout.BUILD / "src"
+    executed = layout.BUILD / "executed" / preset
     wanted = set()
     for name in ("_config.yml", "_toc.yml"):
         _sync(ROOT / name, src / name)
@@ -692,16 +659,16 @@ def render_book(preset: str = "ci", timed: bool = False):
         if f.is_file() and f not in wanted and "_build" not in f.parts[len(src.parts):]:
             f.unlink()
     t0 = time.time()
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(BUILD / "site"),
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(layout.BUILD / "site"),
            "-W", "-n", "--keep-going", "--builder", "html"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stdout.write(proc.stdout[-6000:])
         sys.stderr.write(proc.stderr[-6000:])
         raise BuildError("jupyter-book build failed (warnings are errors); see the messages above")
-    html = BUILD / "site" / "_build" / "html"
-    target = BUILD / "html"
-    tmp = BUILD / ".html.new"
+    html = layout.BUILD / "site" / "_build" / "html"
+    target = layout.BUILD / "html"
+    tmp = layout.BUILD / ".html.new"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(html, tmp)
     shutil.rmtree(target, ignore_errors=True)
@@ -718,7 +685,7 @@ def run(stem: str, overrides: dict, out_dir: Path | None = None) -> Path:
     check_inputs()
     params = validate_parameters(stem, overrides)
     tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
-    out_dir = Path(out_dir) if out_dir else BUILD / "runs" / f"{stem}-{tag}"
+    out_dir = Path(out_dir) if out_dir else layout.BUILD / "runs" / f"{stem}-{tag}"
     seconds = execute(stem, overrides, out_dir / f"{stem}.ipynb", out_dir / "metrics.json", out_dir / "results.csv")
     print(f"{stem}: done in {seconds:.0f} s -> {_shown(out_dir)}", flush=True)
     return out_dir

@@ -7,9 +7,12 @@ every stored run stale on any edit (a fix in chapter 06's generation code restal
 import of the package in those modules, at any depth of the source (an import inside a function counts).
 That over-approximates what a run executes, which is the safe side.
 
-The runner (`RUNNER_MODULES`: the build, the store, the command line) is not in it: it decides which
-notebook runs with which parameters (both inputs of their own) and where the outputs go. A change to the
-runner that changes what a run writes bumps `RUNNER_VERSION`, which every chapter's fingerprint includes.
+The runner (`RUNNER_MODULES`: the build, the store, the command line) is not imported by any chapter or by
+any module a chapter imports (`runner_imports` lists offenders; a test keeps it empty: what chapters read
+of the build, its paths and parameter defaults, lives in `layout`). So the runner's own work on a run is
+not in the hash: it decides which notebook runs with which parameters (inputs of their own), joins the
+seeds' rows, adds the page's seeds note and re-encodes figures when storing. A runner change that alters
+what a run writes bumps `RUNNER_VERSION`, which every chapter's fingerprint includes.
 
 Not imported by any chapter, so editing it restales nothing.
 """
@@ -71,21 +74,37 @@ def notebook_code(text: str) -> str:
 
 
 def chapter_modules(stem: str, read: Reader = _working_tree) -> list[str]:
-    """Repository paths of the package modules chapter `stem` reaches, the runner's excluded (sorted)."""
+    """Repository paths of the package modules chapter `stem` reaches (sorted). A runner module reached is
+    included, the safe side; `runner_imports` says where one is."""
     nb = read(f"notebooks/{stem}.ipynb")
     if nb is None:
         raise ValueError(f"no notebook notebooks/{stem}.ipynb; the chapters are the notebooks in notebooks/ (name without .ipynb)")
-    runner = {f"{PACKAGE}.{m}" for m in RUNNER_MODULES}
     todo, seen = list(_imports(notebook_code(nb), "__main__", False, read)), {}
     while todo:
         name = todo.pop()
-        if name in seen or name in runner:
+        if name in seen:
             continue
         path = module_file(name, read)
         seen[name] = path
         if path is not None:
             todo += _imports(read(path), name, path.endswith("__init__.py"), read)
     return sorted(p for p in seen.values() if p is not None)
+
+
+def runner_imports(read: Reader = _working_tree) -> list[str]:
+    """`importer -> runner module` for every notebook and non-runner module of the package that imports a
+    runner module (`RUNNER_MODULES`): each one puts the runner into chapters' hashes (empty by design)."""
+    runner = {f"{PACKAGE}.{m}" for m in RUNNER_MODULES}
+    out = []
+    for path in sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").glob("*.ipynb")):
+        out += [f"{path} -> {m}" for m in sorted(_imports(notebook_code(read(path)), "__main__", False, read) & runner)]
+    for p in sorted((ROOT / PACKAGE).rglob("*.py")):
+        name = ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if name in runner:
+            continue
+        path = p.relative_to(ROOT).as_posix()
+        out += [f"{path} -> {m}" for m in sorted(_imports(read(path), name, p.name == "__init__.py", read) & runner)]
+    return out
 
 
 def code_fingerprint(stem: str, read: Reader = _working_tree) -> str:

@@ -172,7 +172,7 @@ class Results:
     def load(cls, preset: str, chapters: Sequence[str], folder: Path | None = None) -> Results:
         """Read `chapters`' results; a chapter that was not built stops here with one line naming it and
         the command that builds it."""
-        from .build import BUILD
+        from .layout import BUILD
         from .record import items_path, read_items, read_results
 
         folder = Path(folder) if folder is not None else BUILD / "results" / preset

@@ -224,6 +224,7 @@ def restore(preset: str, stem: str, targets: dict[str, Path], root: Path | None 
 # ---------------------------------------------------------------- partial runs: one seed at a time
 
 SEED_FILES = ("inputs", "metrics.json", "results.csv", "results.items.npz")  # and its `intervals/` folder
+SEED_LIST = "files.json"  # every file of a committed seed with its sha256: a seed missing one is not restored
 
 
 def seed_dir(preset: str, stem: str, seed: int, root: Path | None = None) -> Path:
@@ -248,6 +249,8 @@ def keep_seed(preset: str, stem: str, seed: int, folder: Path, root: Path | None
             shutil.copyfile(folder / name, new / name)
     if (folder / "intervals").is_dir():
         shutil.copytree(folder / "intervals", new / "intervals")
+    listed = {f.relative_to(new).as_posix(): digest(f) for f in sorted(new.rglob("*")) if f.is_file()}
+    (new / SEED_LIST).write_text(json.dumps(listed, indent=1, sort_keys=True) + "\n")
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
@@ -261,7 +264,7 @@ def restore_seed(preset: str, stem: str, seed: int, folder: Path, key: str, root
     `key` (the stamp last: a kill during the copy leaves a folder that does not look finished). Returns
     whether it did."""
     src = seed_dir(preset, stem, seed, root)
-    if not (src / "inputs").is_file() or (src / "inputs").read_text() != key or not (src / "results.csv").exists():
+    if not seed_complete(src) or (src / "inputs").read_text() != key:
         return False
     folder = Path(folder)
     (folder / "inputs").unlink(missing_ok=True)
@@ -277,13 +280,28 @@ def restore_seed(preset: str, stem: str, seed: int, folder: Path, key: str, root
     return True
 
 
+def seed_complete(folder: Path) -> bool:
+    """Whether a committed seed has every file its list names (all that its run wrote: per-item outcomes
+    too, where it wrote them), each with its digest, and the stamp and rows a combining run needs."""
+    folder = Path(folder)
+    try:
+        listed = json.loads((folder / SEED_LIST).read_text())
+    except (OSError, ValueError):
+        return False
+    needed = {"inputs", "results.csv"}
+    return needed <= set(listed) and all((folder / n).is_file() and digest(folder / n) == h for n, h in listed.items())
+
+
 def drop_seeds(preset: str, stem: str, root: Path | None = None) -> None:
-    """Remove a chapter's committed seeds (its combined run is stored) and the folders left empty."""
+    """Remove a chapter's committed seeds (its combined run is stored) and the folders left empty (one
+    another process is writing into stays)."""
     base = Path(root or runs_root()) / "partial"
     shutil.rmtree(base / preset / stem, ignore_errors=True)
     for d in (base / preset, base):
-        if d.is_dir() and not any(d.iterdir()):
+        try:
             d.rmdir()
+        except OSError:  # not empty, or gone
+            pass
 
 
 def banner(run: dict, changed: list[str]) -> dict:

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import build, metrics, plot
+from .. import layout, metrics, plot
 from ..findings import augmentation_status, says, stand_in_status
 from ..languages import LANGUAGES
 from ..methods import augmentation as AM
@@ -42,7 +42,7 @@ def results_of(preset: str, stem: str, seed: int | None = None) -> pd.DataFrame:
     """The recorded results of notebook `stem` under `preset` (`record.read_results`), with `seed` only
     that training seed's rows (a preset with several seeds records each); a one-line error when it was
     not built yet (a generic helper: any chapter that reads another chapter's results)."""
-    path = build.results_file(preset, stem)
+    path = layout.results_file(preset, stem)
     if not path.exists():
         raise FileNotFoundError(f"this chapter reads notebook {stem[:2]}'s results ({path}); run "
                                 f"`xalign build --preset {preset}` first")
@@ -283,7 +283,7 @@ def mlm_tokens_per_step(mlm_batch: int, max_length: int) -> int:
 
 def nb01_recipe() -> tuple[int, int, float]:
     """Notebook 01's TLM recipe as its parameters cell sets it: (steps, pairs per batch, learning rate)."""
-    from ..build import notebook_parameters
+    from ..layout import notebook_parameters
 
     p = notebook_parameters("01_parallel_data")
     return int(p["steps"]), int(p["batch_size"]), float(p["lr"])

@@ -147,7 +147,7 @@ def read_back(evals: dict, preset: str, stem: str, seed: int, how: str = "full")
     """Add to `evals` the variant (`variant(reference, how)`) that notebook `stem` recorded in this build
     (its per-item outcomes, `record.read_items`), when that notebook's "before" equals ours item by
     item (the same model, set and sizes); returns its name, or None (not recorded, or not comparable)."""
-    from ..build import items_file
+    from ..layout import items_file
     from ..record import read_items
 
     reference = next(iter(evals))
