@@ -196,3 +196,14 @@ def test_the_committed_partial_runs_are_whole_seeds_of_chapters_not_yet_stored()
             assert stored.seed_complete(seed), f"{chapter.name}/{seed.name}: a file is missing or differs"
             assert (seed / "intervals").is_dir() and not list(seed.glob("*.ipynb"))
             assert run is None or run["hash"] != (seed / "inputs").read_text(), f"{chapter.name}: stored and partial"
+
+
+def test_stored_only_renders_nothing_it_would_have_to_compute(tmp_path, monkeypatch):
+    """`--stored-only` (`make book` at the book preset) refuses, before any work, to build a book with a
+    chapter that has no stored run, naming it and the commands; it is refused for a preset not stored."""
+    monkeypatch.setenv("XALIGN_RUNS_DIR", str(tmp_path))
+    with pytest.raises(build.BuildError, match=r"no stored book run of 00_measuring_alignment, .*07_synthesis; "
+                                               r"`xalign build --preset book --notebook 00_measuring_alignment`"):
+        build.build("book", stored_only=True, render=False)
+    with pytest.raises(build.BuildError, match="--stored-only applies to stored presets"):
+        build.build("ci", stored_only=True, render=False)

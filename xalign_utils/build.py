@@ -453,14 +453,15 @@ def join_seed_rows(results_csv: Path, others: list[Path]) -> None:
 
 
 def build(preset: str = "ci", only: list[str] | None = None, render: bool = True, force: bool = False,
-          jobs: int | None = None, stale: bool = False) -> None:
+          jobs: int | None = None, stale: bool = False, stored_only: bool = False) -> None:
     """Execute changed notebooks, then render the book.
 
     A stored preset (`stored.STORED_PRESETS`: `book`) keeps its runs in the repository: a chapter with a
     stored run is restored from it, not executed; one whose inputs changed since is rendered from it under
     a banner naming the commit it was computed at, unless `stale` (recompute exactly those) or `force`
     (recompute all); a chapter without a stored run is executed and stored as soon as it finishes (an
-    interrupted build resumes at the chapter where it stopped).
+    interrupted build resumes at the chapter where it stopped). With `stored_only` nothing is executed:
+    every chapter must have a stored run (one line names those without), and the book renders from them.
 
     With `jobs` > 1 (default: `default_jobs()`), that many notebooks run at once, each kernel with
     cores // jobs threads; a notebook starts once the notebooks it reads (`xalign.reads`) are done.
@@ -474,11 +475,20 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
     p = get_preset(preset)
     check_inputs()
     keep = S.is_stored(p.name)
-    if stale and not keep:
-        raise BuildError(f"--stale applies to stored presets ({', '.join(S.STORED_PRESETS)}); preset {p.name} "
+    if (stale or stored_only) and not keep:
+        flag = "--stale" if stale else "--stored-only"
+        raise BuildError(f"{flag} applies to stored presets ({', '.join(S.STORED_PRESETS)}); preset {p.name} "
                          f"re-executes whatever changed by itself")
+    if stale and stored_only:
+        raise BuildError("--stale recomputes and --stored-only never computes: give one of them")
     if keep:
         S.recover(p.name)
+    if stored_only:  # render what is stored, in seconds, or say in one line what is not
+        missing = [s for s in (only or notebooks()) if S.read_run(p.name, s) is None]
+        if missing:
+            raise BuildError(f"no stored {p.name} run of {', '.join(missing)}; `xalign build --preset {p.name} "
+                             f"--notebook {missing[0]}` computes one (hours on 2 cores), or `make book PRESET=ci` "
+                             f"builds the ci book")
     banners: dict[str, tuple[dict, list[str]]] = {}  # stale stored runs, for the log (render_book re-derives them)
     jobs = jobs or default_jobs()
     threads = max(1, (os.cpu_count() or 1) // jobs)

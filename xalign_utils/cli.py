@@ -73,7 +73,7 @@ def _build(args) -> int:
     from .build import build
 
     build(args.preset, only=args.notebook or None, render=not args.no_render, force=args.force, jobs=args.jobs,
-          stale=args.stale)
+          stale=args.stale, stored_only=args.stored_only)
     return 0
 
 
@@ -161,6 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="re-run notebooks even if unchanged")
     p.add_argument("--stale", action="store_true",
                    help="stored presets (book): recompute the chapters whose inputs changed since their stored run")
+    p.add_argument("--stored-only", action="store_true",
+                   help="stored presets (book): render the stored runs, execute nothing (stale ones under a banner)")
     p.add_argument("--jobs", type=int, default=None,
                    help="notebooks executed at once (default: $XALIGN_JOBS, else one per core, at most 4)")
     p.set_defaults(func=_build)
