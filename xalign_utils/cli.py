@@ -69,6 +69,14 @@ def _probe(args) -> int:
     return 0
 
 
+def _verdicts(args) -> int:
+    from .build import notebooks
+    from .verdicts import table
+
+    print(table(args.notebook or notebooks(), args.a, args.b))
+    return 0
+
+
 def _build(args) -> int:
     from .build import build
 
@@ -175,6 +183,11 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="ci")
     p.add_argument("--update", action="store_true", help="rewrite the references and print what changed")
     p.set_defaults(func=_check)
+    p = sub.add_parser("verdicts", help="the chapters' verdicts at two presets side by side, and which flipped")
+    p.add_argument("a", nargs="?", default="ci")
+    p.add_argument("b", nargs="?", default="book")
+    p.add_argument("--notebook", action="append", help="only this notebook (repeatable)")
+    p.set_defaults(func=_verdicts)
     p = sub.add_parser("data", help="list data sets, licences and split sizes")
     p.set_defaults(func=_data)
     p = sub.add_parser("fmt", help="put notebooks in their committed normal form (no outputs, stable cell ids)")

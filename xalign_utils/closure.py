@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "xalign_utils"
-RUNNER_MODULES = ("build", "stored", "cli", "catalog", "nbfmt", "closure")
+RUNNER_MODULES = ("build", "stored", "cli", "catalog", "nbfmt", "closure", "verdicts")
 RUNNER_VERSION = 1  # bump when a runner change alters what a chapter's run writes (its stored runs go stale)
 
 Reader = Callable[[str], "str | None"]  # repository-relative path -> text (None: no such file)
