@@ -567,8 +567,9 @@ def survey_findings(results: Results, langs: Sequence[str], n_parallel: int, bud
             paired_check(R, P6, "last, λ = 10", "λ = 0", "other_script_share", columns=x,
                          text="share of characters in another script (no language identifier), last aligned − "
                               "not aligned", **P))
-    share = R.rows[(R.rows.measure == "trained_parameters") & (R.rows.notebook == P3)].set_index("variant").value
-    ranks = sorted(int(v.rsplit("-", 1)[1]) for v in share.index if str(v).startswith("lora-rank-"))
+    share = R.rows[(R.rows.measure == "trained_parameters") & (R.rows.notebook == P3)].groupby("variant").value.first()
+    # (one value per variant: a preset with several seeds records each, and the count does not depend on it)
+    ranks = sorted({int(v.rsplit("-", 1)[1]) for v in share.index if str(v).startswith("lora-rank-")})
     lora = f"lora-rank-{ranks[len(ranks) // 2]}"
     finding(paired_check(R, P3, lora, "base", W, text=f"weak P@1, LoRA rank {ranks[len(ranks) // 2]} − base", **P),
             paired_check(R, P3, lora, "full-fine-tuning", W, kind="not worse",
