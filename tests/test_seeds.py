@@ -108,16 +108,22 @@ NOTEBOOK = {
 }
 
 
-def test_a_chapter_runs_once_per_seed_combines_and_resumes_at_the_seed(tmp_path, monkeypatch, capsys):
-    """`build.execute_seeds` on a small notebook over seeds 0, 1, 2: the combining run's interval is the mean
-    over seeds, the rows hold every seed once (a fixed-seed control once), a second call keeps the seeds'
-    runs, and runs whose intervals do not line up fail the chapter."""
-    monkeypatch.setenv("XALIGN_RUNS_DIR", str(tmp_path / "runs"))  # never the repository's
+def tiny_chapter(tmp_path, monkeypatch):
+    """`NOTEBOOK` as chapter "tiny", its build and stored runs under `tmp_path` (never the repository's);
+    returns the folder for its outputs."""
+    monkeypatch.setenv("XALIGN_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setattr(layout, "BUILD", tmp_path / "_build")
     nb = tmp_path / "tiny.ipynb"
     nb.write_text(json.dumps(NOTEBOOK))
     monkeypatch.setattr(build, "_notebook_path", lambda stem: nb)
-    out = tmp_path / "out"
+    return tmp_path / "out"
+
+
+def test_a_chapter_runs_once_per_seed_combines_and_resumes_at_the_seed(tmp_path, monkeypatch, capsys):
+    """`build.execute_seeds` on a small notebook over seeds 0, 1, 2: the combining run's interval is the mean
+    over seeds, the rows hold every seed once (a fixed-seed control once), a second call keeps the seeds'
+    runs, and runs whose intervals do not line up fail the chapter."""
+    out = tiny_chapter(tmp_path, monkeypatch)
     args = ("tiny", {"preset": "book"}, (0, 1, 2), "key-1", out / "tiny.ipynb", out / "m.json", out / "r.csv")
     build.execute_seeds(*args)
     assert json.loads((out / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)
@@ -145,12 +151,7 @@ def test_finished_seeds_are_committed_and_a_fresh_clone_resumes_from_them(tmp_pa
     from xalign_utils import stored
 
     runs = tmp_path / "runs"
-    monkeypatch.setenv("XALIGN_RUNS_DIR", str(runs))
-    monkeypatch.setattr(layout, "BUILD", tmp_path / "_build")
-    nb = tmp_path / "tiny.ipynb"
-    nb.write_text(json.dumps(NOTEBOOK))
-    monkeypatch.setattr(build, "_notebook_path", lambda stem: nb)
-    out = tmp_path / "out"
+    out = tiny_chapter(tmp_path, monkeypatch)
     args = ("tiny", {"preset": "book"}, (0, 1, 2), "key-1", out / "tiny.ipynb", out / "m.json", out / "r.csv")
     build.execute_seeds(*args)
     for s in (1, 2):

@@ -94,7 +94,7 @@ def input_components(stem: str, params: dict) -> dict:
     modules = chapter_modules(stem)
     parts = {
         "chapter source": _sha([_notebook_path(stem)]),
-        "package": code_fingerprint(stem),  # the package modules the chapter imports (`closure`), not the runner
+        "package": code_fingerprint(stem, modules=modules),  # the package modules the chapter imports (`closure`), not the runner
         "data": hashlib.sha256((ROOT / "data" / "MANIFEST.tsv").read_bytes()).hexdigest(),
         "checkpoints": _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
         "parameters": params,

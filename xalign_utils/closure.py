@@ -107,10 +107,11 @@ def runner_imports(read: Reader = _working_tree) -> list[str]:
     return out
 
 
-def code_fingerprint(stem: str, read: Reader = _working_tree) -> str:
-    """Hash of the modules `chapter_modules` lists (paths and contents) and `RUNNER_VERSION`."""
+def code_fingerprint(stem: str, read: Reader = _working_tree, modules: list[str] | None = None) -> str:
+    """Hash of the modules `chapter_modules` lists (paths and contents; `modules`: that list, already read)
+    and `RUNNER_VERSION`."""
     h = hashlib.sha256(f"runner {RUNNER_VERSION}\n".encode())
-    for path in chapter_modules(stem, read):
+    for path in modules if modules is not None else chapter_modules(stem, read):
         h.update(path.encode())
         h.update(read(path).encode())
     return h.hexdigest()[:16]

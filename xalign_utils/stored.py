@@ -125,13 +125,19 @@ def store(preset: str, stem: str, sources: dict[str, Path], inputs: dict, wall_s
            "machine": f"{platform.machine()} {platform.system()}, {_cores()} cores",
            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (new / RUN_JSON).write_text(json.dumps(run, indent=1, sort_keys=True) + "\n")
+    _swap_in(new, final, old)
+    _write_manifest(preset, root)
+    return final
+
+
+def _swap_in(new: Path, final: Path, old: Path) -> None:
+    """Put the complete folder `new` in place of `final` by renames (the previous one is moved to `old`
+    first and removed last): a kill leaves the old folder or the new one, never a mix."""
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
     new.rename(final)
     shutil.rmtree(old, ignore_errors=True)
-    _write_manifest(preset, root)
-    return final
 
 
 def _cores() -> int:
@@ -251,11 +257,7 @@ def keep_seed(preset: str, stem: str, seed: int, folder: Path, root: Path | None
         shutil.copytree(folder / "intervals", new / "intervals")
     listed = {f.relative_to(new).as_posix(): digest(f) for f in sorted(new.rglob("*")) if f.is_file()}
     (new / SEED_LIST).write_text(json.dumps(listed, indent=1, sort_keys=True) + "\n")
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    new.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    _swap_in(new, final, old)
     return final
 
 
