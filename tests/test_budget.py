@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xalign_utils import budget
+from xalign_utils import budget, curves
 
 
 def curve(*points, n=400):
@@ -64,7 +64,7 @@ def test_book_budgets_refuse_incomplete_curves_naming_the_fix():
 
 
 def test_a_method_without_a_measurable_gain_gets_no_share():
-    table, outcomes = stored_like(("infonce",), curves={"base": (0.3, 0.3, 0.3, 0.3), "random init": (0.0, 0.1, 0.2, 0.3)})
+    table, outcomes = stored_like(("infonce",), means={"base": (0.3, 0.3, 0.3, 0.3), "random init": (0.0, 0.1, 0.2, 0.3)})
     picks = budget.book_budgets(table, outcomes, 500)
     assert picks.loc["infonce", "weak P@1 gain from base"] == "none measurable"
     assert picks.loc["infonce", "why"].startswith("weak P@1 from random init")  # the curve that decided
@@ -86,7 +86,7 @@ def test_a_curve_without_its_untrained_point_is_refused():
 ])
 def test_bad_arguments_are_one_line_errors(args, match):
     with pytest.raises(ValueError, match=match):
-        budget.check(*args)
+        curves.check(*args)
 
 
 class StubEval:
@@ -119,14 +119,14 @@ def test_run_writes_each_row_and_resumes_where_it_stopped(tmp_path, monkeypatch)
             raise KeyboardInterrupt  # killed while training the second run
         return {"steps": steps}, [1.0] * steps
 
-    monkeypatch.setitem(budget.METHODS, "stub", budget.Method("stub", "02_contrastive", "stub", 16, 1e-3, train))
+    monkeypatch.setitem(curves.METHODS, "stub", curves.Method("stub", "02_contrastive", "stub", 16, 1e-3, train))
     path = tmp_path / "curves.csv"
     h = StubHarness()
     with pytest.raises(KeyboardInterrupt):
-        budget.run(["stub"], [4, 16], ["base"], path=path, ctx=stub_context(h), progress=lambda _: None)
+        curves.run(["stub"], [4, 16], ["base"], path=path, ctx=stub_context(h), progress=lambda _: None)
     first = budget.read_curves(path)
     assert list(first.steps) == [0, 4]  # the rows done before the kill are kept, nothing of the third
-    table = budget.run(["stub"], [4, 16], ["base", "random init"], path=path, ctx=stub_context(h),
+    table = curves.run(["stub"], [4, 16], ["base", "random init"], path=path, ctx=stub_context(h),
                        progress=lambda _: None)
     assert trained == [4, 16, 16, 4, 16]  # the killed 16-step run again, then only what was missing
     assert len(table) == 6 and set(budget.COLUMNS) <= set(table.columns)
@@ -137,22 +137,23 @@ def test_run_writes_each_row_and_resumes_where_it_stopped(tmp_path, monkeypatch)
 
 
 def test_book_budgets_take_the_largest_pick_over_starts_and_measures():
-    table, outcomes = stored_like(("infonce",), curves={"base": (0.0, 0.2, 0.3, 0.3), "random init": (0.0, 0.1, 0.2, 0.3)})
+    table, outcomes = stored_like(("infonce",), means={"base": (0.0, 0.2, 0.3, 0.3), "random init": (0.0, 0.1, 0.2, 0.3)})
     out = budget.book_budgets(table, outcomes, 1000)
     assert out.loc["infonce", "book steps"] == 1024
     assert out.loc["infonce", "base, weak P@1"] == 256
     assert out.loc["infonce", "base, apps accuracy"] == 64  # flat
 
 
-def stored_like(methods=("infonce", "distill"), budgets=(64, 256, 1024), curves=None, n=400):
-    """A curves table and its outcomes: weak P@1 means per start from `curves` (default 0.02 + 0.1 per
+def stored_like(methods=("infonce", "distill"), budgets=(64, 256, 1024), means=None, n=400):
+    """A curves table and its outcomes: weak P@1 means per start from `means` (default 0.02 + 0.1 per
     budget), flat application accuracy."""
     rows, outcomes = [], {}
     for m in methods:
         for start in budget.STARTS:
-            means = (curves or {}).get(start) or [0.02 + 0.1 * i for i in range(len(budgets) + 1)]
-            for steps, mean in zip((0, *budgets), means):
-                rows.append({"method": m, "chapter": budget.METHODS[m].chapter, "start": start, "steps": steps,
+            levels = (means or {}).get(start) or [0.02 + 0.1 * i for i in range(len(budgets) + 1)]
+            for steps, mean in zip((0, *budgets), levels):
+                rows.append({"method": m, "label": curves.METHODS[m].label, "chapter": curves.METHODS[m].chapters,
+                             "param": curves.METHODS[m].param, "start": start, "steps": steps,
                              "seed": 0, "weak_p1": mean, "apps_accuracy": 0.2, "commit": "abc",
                          "train_s": steps / 100})
                 outcomes[budget.outcome_key(m, start, steps, 0, "weak_p1")] = curve((steps, mean), n=n)[steps]
@@ -172,8 +173,8 @@ def test_chapter_glue_reads_the_stored_rows(monkeypatch):
                                             "largest budget measured (1,024 − 256: +0.100 [")
     assert texts["budget_chapter_steps"] == "1,024" and texts["budget_run_steps"] == "64"
     assert texts["budget_run_why"] == "the ci preset's budget, set by CPU time"
-    assert budget.glue_chapter(table, picks, 1024, outcomes, "book", 1000)["budget_run_why"] == (
-        "the book budget, read off the curves below")
+    assert budget.glue_chapter(table, picks, 1024, outcomes, "book", 1000)["budget_run_why"].startswith(
+        "the book budget, read off the curves below (")
     # gains over the untrained base (0.02 -> 0.12 at 64, 0.32 at 1,024) with their paired intervals
     assert texts["budget_ci_gain"].startswith("sentence InfoNCE +0.100 [") and "(at 1,024: +0.300 [" in texts["budget_ci_gain"]
     assert texts["budget_ci_steps"] == "64"
@@ -182,7 +183,7 @@ def test_chapter_glue_reads_the_stored_rows(monkeypatch):
 
 
 def test_a_chapter_without_stored_curves_is_a_one_line_error():
-    with pytest.raises(ValueError, match="python -m xalign_utils.budget --methods tlm distill word_dict"):
+    with pytest.raises(ValueError, match="python -m xalign_utils.curves --chapter 01_parallel_data"):
         budget.of_chapter(stored_like(("infonce",))[0], "01_parallel_data")
 
 
@@ -200,14 +201,33 @@ def test_the_curve_figure_is_closed_and_has_a_line_per_method_and_start():
 
 
 def test_the_stored_curves_are_complete_and_well_formed():
+    """Every method with a recipe has a curve from each start its chapters train it from, at the same
+    budgets from each, starting at its untrained point; the stored metadata is the recipe's."""
     table = budget.read_curves()
-    assert set(table.method) == set(budget.METHODS), "every method has a curve"
-    for (m, s), g in table.groupby(["method", "start"]):
-        assert list(g.steps) == sorted(g.steps) and g.steps.iloc[0] == 0 and len(g) >= 4, (m, s)
-        assert set(g.steps) == set(table[table.method == m].steps), f"{m}: both starts at the same budgets"
-    assert set(table.start) == set(budget.STARTS)
+    assert set(table.method) == set(curves.METHODS), "every method has a curve"
+    for m, rows in table.groupby("method"):
+        meth = curves.METHODS[m]
+        assert set(rows.start) == set(meth.starts), m
+        assert (rows.chapter == meth.chapters).all() and (rows.param == meth.param).all() and (rows.label == meth.label).all()
+        assert (rows.batch_size == meth.batch_size).all() and (rows.lr == meth.lr).all(), m
+        for s, g in rows.groupby("start"):
+            assert list(g.steps) == sorted(g.steps) and g.steps.iloc[0] == 0 and len(g) >= 4, (m, s)
+            assert set(g.steps) == set(rows.steps), f"{m}: every start at the same budgets"
     assert table[list(budget.MEASURES)].notna().all().all()
     assert ((table.weak_p1 >= 0) & (table.weak_p1 <= 1)).all() and table.commit.str.len().ge(7).all()
+    outcomes = budget.read_outcomes()
+    assert all(budget.outcome_key(r.method, r.start, r.steps, r.seed, c) in outcomes
+               for r in table.itertuples() for c in budget.MEASURES)
+
+
+def test_no_chapter_imports_the_training_recipes():
+    """`curves` holds the recipes; the chapters read the stored rows through `budget`, so a new recipe
+    restales no stored run (only the new rows restale the chapters that show them)."""
+    from xalign_utils import closure
+    from xalign_utils.layout import notebooks
+
+    for stem in notebooks():
+        assert "xalign_utils/curves.py" not in closure.chapter_modules(stem), stem
 
 
 def test_a_stored_row_reproduces():
@@ -218,14 +238,14 @@ def test_a_stored_row_reproduces():
     from xalign_utils.presets import get_preset
 
     table = budget.read_curves().set_index(["method", "start", "steps"])
-    assert ("infonce", "base", 64) in table.index, "no stored row; python -m xalign_utils.budget --methods infonce"
+    assert ("infonce", "base", 64) in table.index, "no stored row; python -m xalign_utils.curves --methods infonce"
     stored = table.loc[("infonce", "base", 64)]
     threads = torch.get_num_threads()
     torch.set_num_threads(int(stored.threads))
     try:
-        ctx = budget.context(list(get_preset("ci").langs))
-        enc, _ = budget.METHODS["infonce"].fit(ctx["starts"]["base"], ctx, 64, 0)
-        again, _ = budget.measure(ctx["harness"], enc)
+        ctx = curves.context(list(get_preset("ci").langs))
+        enc, _ = curves.METHODS["infonce"].fit(ctx["starts"]["base"], ctx, 64, 0)
+        again, _ = curves.measure(ctx["harness"], enc)
     finally:
         torch.set_num_threads(threads)
     assert again["weak_p1"] == pytest.approx(stored.weak_p1, abs=0.01)
@@ -245,7 +265,7 @@ def test_a_run_killed_with_sigkill_resumes_at_the_row_where_it_stopped(tmp_path)
     script = tmp_path / "curves.py"
     script.write_text(textwrap.dedent(f"""
         import sys, time
-        from xalign_utils import budget
+        from xalign_utils import budget, curves
 
         import numpy as np
 
@@ -269,9 +289,9 @@ def test_a_run_killed_with_sigkill_resumes_at_the_row_where_it_stopped(tmp_path)
                 time.sleep(60)  # killed here
             return {{"steps": steps}}, [1.0]
 
-        budget.METHODS["stub"] = budget.Method("stub", "02_contrastive", "stub", 16, 1e-3, train)
+        curves.METHODS["stub"] = curves.Method("stub", "02_contrastive", "stub", 16, 1e-3, train)
         ctx = {{"starts": {{"base": {{"steps": 0}}}}, "harness": H()}}
-        budget.run(["stub"], [4, 16], ["base"], path={str(tmp_path / "c.csv")!r}, ctx=ctx, progress=print)
+        curves.run(["stub"], [4, 16], ["base"], path={str(tmp_path / "c.csv")!r}, ctx=ctx, progress=print)
     """))
     env = {**os.environ, "PYTHONPATH": str(budget.ROOT)}
     proc = subprocess.Popen([sys.executable, str(script), "slow"], env=env, stdout=subprocess.PIPE, text=True)
@@ -292,46 +312,76 @@ def test_a_run_killed_with_sigkill_resumes_at_the_row_where_it_stopped(tmp_path)
 def test_a_chapter_trains_at_the_largest_book_budget_of_its_methods(tmp_path):
     # infonce climbs to 1024, simcse is flat after 64: chapter 02 (both) trains 1024 steps
     flat = (0.0, 0.3, 0.3, 0.3)
-    a, oa = stored_like(("infonce",), curves={"base": (0.0, 0.1, 0.2, 0.3), "random init": flat})
-    b, ob = stored_like(("simcse",), curves={"base": flat, "random init": flat})
+    a, oa = stored_like(("infonce",), means={"base": (0.0, 0.1, 0.2, 0.3), "random init": flat})
+    b, ob = stored_like(("simcse",), means={"base": flat, "random init": flat})
     path = tmp_path / "curves.csv"
-    budget._write(pd.concat([a, b]).reindex(columns=budget.COLUMNS), path)
+    curves._write(pd.concat([a, b]).reindex(columns=budget.COLUMNS), path)
     np.savez(budget.items_path(path), **oa, **ob)
-    assert budget.chapter_steps("02_contrastive", path, resamples=1000) == 1024
+    assert budget.chapter_steps("02_contrastive", path, resamples=1000) == {"steps": 1024}
     np.savez(budget.items_path(path), **ob)
-    budget._write(b.reindex(columns=budget.COLUMNS), path)
-    assert budget.chapter_steps("02_contrastive", path, resamples=1000) == 64  # simcse alone: flat after 64
+    curves._write(b.reindex(columns=budget.COLUMNS), path)
+    assert budget.chapter_steps("02_contrastive", path, resamples=1000) == {"steps": 64}  # simcse alone: flat after 64
+    assert budget.chapter_steps("01_parallel_data", path) is None  # no rows stored for it: its own default
     with pytest.raises(ValueError, match="no budget curves stored for 01_parallel_data"):
-        budget.chapter_steps("01_parallel_data", path)
+        budget.of_chapter(budget.read_curves(path), "01_parallel_data")  # what the chapter's curve section reads
     assert budget.chapter_steps("05_transformations", path) is None  # no curves: its own default
 
 
 def test_the_book_preset_passes_the_curves_budget_and_ci_keeps_the_notebooks_own(monkeypatch):
     from xalign_utils import build
 
-    monkeypatch.setattr(budget, "chapter_steps", lambda stem: {"02_contrastive": 1024}.get(stem))
+    monkeypatch.setattr(budget, "chapter_steps", lambda stem: {"02_contrastive": {"steps": 1024},
+                                                                "03_adapters": {"steps": 256, "lang_steps": 64}}.get(stem))
     assert build.preset_parameters("02_contrastive", "book")["steps"] == 1024
+    three = build.preset_parameters("03_adapters", "book")
+    assert (three["steps"], three["lang_steps"]) == (256, 64) and "task_steps" not in three
     assert "steps" not in build.preset_parameters("02_contrastive", "ci")
     assert "steps" not in build.preset_parameters("05_transformations", "book")  # no curves, no steps parameter
 
 
-def test_the_stored_curves_give_the_book_budgets_of_chapters_01_to_03():
-    for chapter in ("01_parallel_data", "02_contrastive", "03_adapters"):
-        picks = budget.book_budgets(budget.of_chapter(budget.read_curves(), chapter), budget.read_outcomes(), 1000)
-        cap = budget.affordable_steps(budget.of_chapter(budget.read_curves(), chapter), 3)
-        assert budget.chapter_steps(chapter, resamples=1000) == min(picks["book steps"].max(), cap) > 0
+def test_the_stored_curves_give_the_book_budgets_of_their_chapters():
+    table, outcomes = budget.read_curves(), budget.read_outcomes()
+    for chapter in ("01_parallel_data", "02_contrastive", "03_adapters", "04_augmentation"):
+        mine = budget.of_chapter(table, chapter)
+        picks = budget.book_budgets(mine, outcomes, 1000)
+        got = budget.chapter_steps(chapter, resamples=1000)
+        assert set(got) == set(picks.param), chapter
+        for param, steps in got.items():
+            assert 0 < steps <= picks[picks.param == param]["book steps"].max()  # a pick, or capped below it
+            assert steps in set(mine.steps), "a stored budget"
+
+
+def cost_table():
+    # two methods x starts timed at 5, 50, 500, 2500 s each: 3 seeds cost 60, 600, 6000, 30000 s per budget
+    return pd.DataFrame([{"method": m, "start": s, "steps": b, "train_s": t, "param": p}
+                         for m, p in (("m", "steps"), ("n", "lang_steps")) for s in budget.STARTS
+                         for b, t in ((0, 0.0), (64, 5), (256, 50), (1024, 500), (4096, 2500))])
 
 
 def test_the_book_budget_is_capped_at_what_three_seeds_can_afford():
-    # two methods x starts timed at 5, 50, 500, 2500 s each: 3 seeds cost 60, 600, 6000, 30000 s per budget
-    table = pd.DataFrame([{"method": "m", "start": s, "steps": b, "train_s": t}
-                          for s in budget.STARTS for b, t in ((0, 0.0), (64, 5), (256, 50), (1024, 500), (4096, 2500))])
-    assert list(budget.training_cost(table, 3)) == [30, 300, 3000, 15000]
-    assert budget.affordable_steps(table, 3) == 1024  # 3,000 s fit 7,200; 15,000 do not
-    assert budget.affordable_steps(table, 3, limit_s=1) == 64  # nothing fits: the smallest
-    steps, why = budget.capped(table, 4096, 3)
-    assert steps == 1024 and why.startswith("the curves ask for 4,096 steps, 4.2 h of one core for 3 seeds")
-    assert why.endswith("fits 2 h (0.8 h): the largest afforded, not a plateau")
-    assert budget.capped(table, 256, 3) == (256, "read off the curves below")
+    table = cost_table()
+    one = table[table.method == "m"]
+    assert list(budget.training_cost(one, 3)) == [30, 300, 3000, 15000]
+    assert budget.affordable_steps(one, 3) == 1024  # 3,000 s fit 7,200; 15,000 do not
+    assert budget.affordable_steps(one, 3, limit_s=1) == 64  # nothing fits: the smallest
+    (steps, why), = budget.capped(one, {"steps": 4096}, 3).values()
+    assert steps == 1024 and why.startswith("the curves ask for 4,096 steps; the chapter's training at its picks "
+                                            "would take 4.2 h for 3 seeds")
+    assert why.endswith("fits 2 h of one core (0.8 h): the largest afforded, not a plateau")
+    assert budget.capped(one, {"steps": 256}, 3)["steps"][0] == 256
+    assert "read off the curves below (0.1 h" in budget.capped(one, {"steps": 256}, 3)["steps"][1]
     with pytest.raises(ValueError, match="seeds must be at least 1"):
         budget.training_cost(table, 0)
+
+
+def test_the_cap_counts_every_parameter_of_a_chapter():
+    table = cost_table()
+    # steps asks 4096 and lang_steps 256: 15,000 + 300 s do not fit; at a ceiling of 1024: 3,000 + 300 do
+    got = budget.capped(table, {"steps": 4096, "lang_steps": 256}, 3)
+    assert got["steps"][0] == 1024 and got["lang_steps"] == (256, "read off the curves below (256 steps)")
+    # both at 1024: 6,000 s fit
+    assert {p: v[0] for p, v in budget.capped(table, {"steps": 1024, "lang_steps": 1024}, 3).items()} == {
+        "steps": 1024, "lang_steps": 1024}
+    # nothing fits: the smallest stored budget, said so
+    small = budget.capped(table, {"steps": 4096, "lang_steps": 4096}, 3, limit_s=10)
+    assert small["steps"][0] == 64 and "the smallest measured, not a plateau" in small["steps"][1]

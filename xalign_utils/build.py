@@ -99,10 +99,9 @@ def input_components(stem: str, params: dict) -> dict:
         "checkpoints": _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
         "parameters": params,
     }
-    from .budget import CURVES, METHODS, items_path
-
-    if stem in {m.chapter for m in METHODS.values()}:  # the chapter shows its methods' stored budget curves
-        parts["budget curves"] = [_file_digest(CURVES), _file_digest(items_path(CURVES))]
+    curves = budget_curves_digest(stem)
+    if curves:  # the chapter shows its methods' stored budget curves
+        parts["budget curves"] = curves
     if "xalign_utils/fake_english.py" in modules:  # its figures read the probe logs beside the checkpoints
         parts["probe logs"] = _sha(sorted((ROOT / "checkpoints" / "probes").glob("fake-english-*.training_log.json")))
     for up in upstream(stem):  # what it reads of them: their outputs, and (04: 01's recipe) their source
@@ -111,6 +110,24 @@ def input_components(stem: str, params: dict) -> dict:
             ("metrics", metrics_file(params["preset"], up)), ("results", results_file(params["preset"], up)),
             ("items", items_file(params["preset"], up)))}
     return parts
+
+
+def budget_curves_digest(stem: str) -> str:
+    """A hash of the stored budget-curve rows of the methods `stem` trains and of their per-item outcomes
+    ("" when it has none): another chapter's new curves do not restale it."""
+    from .budget import CURVES, chapters_of, read_curves, read_outcomes
+
+    table = read_curves(CURVES)
+    mine = table[chapters_of(table).map(lambda cs: stem in cs)]
+    if mine.empty:
+        return ""
+    h = hashlib.sha256(mine.to_csv(index=False).encode())
+    methods = set(mine.method)
+    outcomes = read_outcomes(CURVES)
+    for k in sorted(k for k in outcomes if k.split("|")[0] in methods):
+        h.update(k.encode())
+        h.update(outcomes[k].tobytes(order="C"))
+    return h.hexdigest()
 
 
 def input_hash(stem: str, params: dict) -> str:
@@ -191,18 +208,19 @@ def _same_kind(default, value) -> bool:
 
 def preset_parameters(stem: str, preset: str) -> dict:
     """Parameters the build passes: the preset and its languages (where the notebook takes them), and at a
-    preset whose budgets come from the budget curves (`book`) the chapter's `steps` read off them."""
+    preset whose budgets come from the budget curves (`book`) the chapter's budget parameters read off them
+    (`steps`, and e.g. `lang_steps`, `mlm_steps`: `budget.chapter_steps`)."""
     p = get_preset(preset)
     names = notebook_parameters(stem)
     params = {"preset": p.name}
     if "langs" in names:
         params["langs"] = list(p.langs)
-    if p.curve_budgets and "steps" in names:
+    if p.curve_budgets:
         from .budget import chapter_steps
 
-        steps = chapter_steps(stem)
-        if steps is not None:
-            params["steps"] = steps
+        for name, steps in (chapter_steps(stem) or {}).items():
+            if name in names:
+                params[name] = steps
     return params
 
 
