@@ -294,6 +294,11 @@ def test_nb01_recipe_reads_notebook_01s_parameters_cell(monkeypatch):
     monkeypatch.setattr(layout, "notebook_parameters", lambda stem: {"steps": 7, "batch_size": 3, "lr": 2e-3, "seed": 0}
                         if stem == "01_parallel_data" else {})
     assert kit.nb01_recipe() == (7, 3, 2e-3)
+    from xalign_utils import budget
+
+    # at the book preset notebook 01 trains the steps its curves give it: the re-run must train the same
+    monkeypatch.setattr(budget, "chapter_steps", lambda stem: {"steps": 1024} if stem == "01_parallel_data" else None)
+    assert kit.nb01_recipe("book") == (1024, 3, 2e-3) and kit.nb01_recipe("ci") == (7, 3, 2e-3)
     glued = {}
     monkeypatch.setattr(kit, "glue_text", lambda k, v: glued.setdefault(k, v))
     kit.glue_recipe(*kit.nb01_recipe())

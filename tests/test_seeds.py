@@ -144,6 +144,23 @@ def test_a_chapter_runs_once_per_seed_combines_and_resumes_at_the_seed(tmp_path,
     assert json.loads((out / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)  # the good run stays
 
 
+def test_seeds_side_by_side_combine_to_the_same_result(tmp_path, monkeypatch, capsys):
+    """With `parallel` = 2 the extra seeds run at once, each in a process of its own: the same combined
+    interval, the same rows, and each finished seed committed, as one at a time."""
+    from xalign_utils import stored
+    from xalign_utils.record import read_results
+
+    out = tiny_chapter(tmp_path, monkeypatch)
+    args = ("tiny", {"preset": "book"}, (0, 1, 2), "key-1", out / "tiny.ipynb", out / "m.json", out / "r.csv")
+    build.execute_seeds(*args, parallel=2)
+    assert "seeds 1, 2, 2 at a time" in capsys.readouterr().out
+    assert json.loads((out / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)
+    rows = read_results(out / "r.csv")
+    assert sorted(zip(rows.variant, rows.seed)) == [("control", 0), ("method", 0), ("method", 1), ("method", 2)]
+    for s in (1, 2):
+        assert (stored.seed_dir("book", "tiny", s) / "inputs").read_text() == "key-1"
+
+
 def test_finished_seeds_are_committed_and_a_fresh_clone_resumes_from_them(tmp_path, monkeypatch, capsys):
     """At a stored preset each finished extra seed is also written beside the stored runs (no notebook);
     with the build folder gone (a fresh clone) the next run restores seeds 1 and 2 from there instead of

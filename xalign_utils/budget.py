@@ -29,8 +29,8 @@ CURVES = ROOT / "book" / "runs" / "budget-curves.csv"  # per-item outcomes besid
 BUDGETS = (64, 256, 1024, 4096)
 STARTS = ("base", "random init")
 COLUMNS = ["method", "label", "chapter", "param", "start", "steps", "batch_size", "lr", "seed", "weak_p1",
-           "apps_accuracy", "final_loss", "train_s", "eval_s", "threads", "commit", "machine"]
-MEASURES = {"weak_p1": "weak P@1", "apps_accuracy": "apps accuracy"}
+           "apps_accuracy", "correct_language", "final_loss", "train_s", "eval_s", "threads", "commit", "machine"]
+MEASURES = {"weak_p1": "weak P@1", "apps_accuracy": "apps accuracy", "correct_language": "correct language"}
 COMPUTE = "python -m xalign_utils.curves"  # the command that (re)computes stored rows
 
 
@@ -40,9 +40,12 @@ def read_curves(path: Path | str = CURVES) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=COLUMNS)
     table = pd.read_csv(path)
-    missing = sorted(set(COLUMNS) - set(table.columns))
+    missing = sorted(set(COLUMNS) - set(table.columns) - set(MEASURES))
     if missing:
         raise ValueError(f"{path.name} lacks columns {', '.join(missing)}; recompute it with {COMPUTE}")
+    for col in MEASURES:  # a measure no stored method fills
+        if col not in table:
+            table[col] = np.nan
     return table
 
 
@@ -120,25 +123,29 @@ def book_budgets(table: pd.DataFrame, outcomes: dict[str, np.ndarray], resamples
             rows_s = g[g.start == s]
             if 0 not in set(rows_s.steps):
                 raise ValueError(f"{m} from {s} has no untrained (steps 0) row; {fix}")
-            for col, name in MEASURES.items():
-                if rows_s[col].isna().all():
-                    continue  # a method measured on the other measure only
+            for col in filled(rows_s):  # a method is read on the measures it was measured on
+                name = MEASURES[col]
                 keys = {int(r.steps): outcome_key(m, s, r.steps, r.seed, col) for r in rows_s.itertuples()}
                 missing = [k for k in keys.values() if k not in outcomes]
                 if missing:
                     raise ValueError(f"no per-item outcomes for {missing[0]}; {fix}")
                 curve = {b: outcomes[k] for b, k in keys.items()}
                 picks[(s, name)] = choose_budget(curve, resamples, seed)
-                if s == "base" and col == next(c for c in MEASURES if not g[c].isna().all()):
+                if s == "base" and col == filled(g)[0]:
                     gain = measurable_gain(curve, resamples, seed)
         if not picks:
             raise ValueError(f"{m} has no measured values; {fix}")
         (start, measure), (steps, why) = max(picks.items(), key=lambda kv: kv[1][0])
-        first = next(MEASURES[c] for c in MEASURES if not g[c].isna().all())
+        first = MEASURES[filled(g)[0]]
         rows.append({"method": m, "label": label_of(g), "param": param_of(g), "book steps": steps,
                      **{f"{s}, {n}": p[0] for (s, n), p in picks.items()}, "why": f"{measure} from {start}: {why}",
                      f"{first} gain from base": "measurable" if gain else "none measurable"})
     return pd.DataFrame(rows).set_index("method")
+
+
+def filled(rows: pd.DataFrame) -> list[str]:
+    """The measures (`MEASURES` columns) that `rows` hold values of, in `MEASURES` order."""
+    return [c for c in MEASURES if c in rows and rows[c].notna().any()]
 
 
 def label_of(rows: pd.DataFrame) -> str:
@@ -151,10 +158,22 @@ def param_of(rows: pd.DataFrame) -> str:
     return str(rows.param.iloc[0]) if "param" in rows and rows.param.notna().any() else "steps"
 
 
-# A chapter's book run (every seed) must fit one working session: 2 h on the 2-core machine. The build runs
-# a chapter's seeds one after another in one kernel of one thread (`build.execute_seeds`), so the session is
-# 2 h of one core, and the curves' timings (one thread) are compared with it directly.
+# A chapter's book run (every seed) must fit one working session: 2 h on the 2-core machine. Built alone
+# (`xalign build --preset book --notebook X`), a chapter runs its extra seeds side by side, one thread each,
+# and then the first seed, which combines them (`build.execute_seeds`): 3 seeds on 2 cores take two rounds
+# of one seed's run, so 3 seeds may cost 3/2 x 2 h of one core (`session_limit`). The curves' timings are
+# of one thread, like each seed's run.
 SESSION_S = 7200
+CORES = 2
+
+
+def session_limit(seeds: int, cores: int = CORES, session_s: float = SESSION_S) -> float:
+    """Seconds of one core that `seeds` runs of a chapter may cost to finish within `session_s` on `cores`
+    cores: the extra seeds run `cores` at a time, then the combining first seed."""
+    if seeds < 1 or cores < 1:
+        raise ValueError(f"seeds and cores must be at least 1; got {seeds}, {cores}")
+    rounds = math.ceil((seeds - 1) / cores) + 1
+    return session_s * seeds / rounds
 
 
 def training_cost(table: pd.DataFrame, seeds: int) -> pd.Series:
@@ -173,32 +192,40 @@ def training_cost(table: pd.DataFrame, seeds: int) -> pd.Series:
 
 def _cost_at(table: pd.DataFrame, budgets: dict[str, int], seeds: int) -> float:
     """Seconds of training of `seeds` runs when each parameter trains its budget (`budgets`: param -> steps):
-    every method at the stored budget its parameter trains (the nearest stored one at or below it)."""
+    every method and start at the stored budget its parameter trains (the nearest stored one at or below it),
+    and beyond a method's largest stored budget its time there scaled by the steps (linear)."""
     total = 0.0
     for (m, s), g in table[table.steps > 0].groupby(["method", "start"], sort=False):
         want = budgets.get(param_of(g), 0)
+        g = g.sort_values("steps")
         at = g[g.steps <= want]
-        if not at.empty:
-            total += float(at.sort_values("steps").train_s.iloc[-1])
+        if at.empty:
+            continue
+        last = at.iloc[-1]
+        total += float(last.train_s) * (want / float(last.steps) if int(last.steps) == int(g.steps.max()) else 1.0)
     return total * seeds
 
 
-def affordable_steps(table: pd.DataFrame, seeds: int, limit_s: float = SESSION_S) -> int:
-    """The largest stored budget whose `training_cost` fits `limit_s` (the smallest when none does)."""
+def affordable_steps(table: pd.DataFrame, seeds: int, limit_s: float | None = None) -> int:
+    """The largest stored budget whose `training_cost` fits `limit_s` (default: `session_limit`; the smallest
+    when none does)."""
+    limit_s = session_limit(seeds) if limit_s is None else limit_s
     cost = training_cost(table, seeds)
     fits = cost[cost <= limit_s]
     return int(fits.index.max()) if not fits.empty else int(cost.index.min())
 
 
 def capped(table: pd.DataFrame, picks: dict[str, int], seeds: int,
-           limit_s: float = SESSION_S) -> dict[str, tuple[int, str]]:
+           limit_s: float | None = None) -> dict[str, tuple[int, str]]:
     """Each parameter's pick (`picks`: param -> the largest `book_budgets` of its methods) capped, when the
-    chapter's training at those picks (`_cost_at`, `seeds` runs) does not fit `limit_s`, at the largest stored
+    chapter's training at those picks (`_cost_at`, `seeds` runs) does not fit `limit_s` (default
+    `session_limit(seeds)`), at the largest stored
     budget `c` such that every parameter trained at min(pick, c) fits (the issue's "or the largest you can
     afford, said so"). The estimate sums the curves' timings of the methods that have curves. Returns
     param -> (steps, why)."""
+    limit_s = session_limit(seeds) if limit_s is None else limit_s
     need = _cost_at(table, picks, seeds)
-    h = f"{limit_s / 3600:.0f} h of one core"
+    h = f"{limit_s / 3600:.1f} h of one core ({SESSION_S / 3600:.0f} h on {CORES} cores)"
     if need <= limit_s:
         return {p: (b, f"read off the curves below ({need / 3600:.1f} h of training for {seeds} seeds by "
                        f"the curves' timings, within {h})") for p, b in picks.items()}
@@ -256,7 +283,7 @@ def curve_table(table: pd.DataFrame) -> pd.DataFrame:
     """Weak P@1 and application accuracy per method and start (rows) and budget (columns)."""
     labels = {m: label_of(g) for m, g in table.groupby("method", sort=False)}
     out = table.assign(method=table.method.map(labels))
-    return out.pivot_table(index=["method", "start"], columns="steps", values=list(MEASURES), sort=False,
+    return out.pivot_table(index=["method", "start"], columns="steps", values=filled(table), sort=False,
                            dropna=False).rename(columns=MEASURES, level=0).dropna(how="all", axis=1)
 
 
@@ -296,7 +323,7 @@ def glue_chapter(table: pd.DataFrame, picks: pd.DataFrame, steps: int | dict[str
         measured = sorted(set(rows.steps) - {0})
         near = min(measured, key=lambda b: (abs(b - run[param]), b))  # the stored budget closest to the chapter's
         for m, g in rows[rows.start == "base"].groupby("method", sort=False):
-            col = next(c for c in MEASURES if not g[c].isna().all())
+            col = filled(g)[0]
             at = {int(r.steps): outcomes.get(outcome_key(m, "base", r.steps, r.seed, col)) for r in g.itertuples()}
             top = max(at)
             if at.get(0) is None or at.get(near) is None or at.get(top) is None:
@@ -321,7 +348,8 @@ def glue_chapter(table: pd.DataFrame, picks: pd.DataFrame, steps: int | dict[str
 
 
 def fig_curves(table: pd.DataFrame, chapter: str | None = None, outcomes: dict[str, np.ndarray] | None = None):
-    """Weak P@1 and application accuracy against training steps (log scale, ticks at the measured budgets;
+    """Each measure the table's methods fill (weak P@1, application accuracy, correct output language) against
+    training steps (log scale, ticks at the measured budgets;
     the untrained model is the point labelled 0 at the left), from the base (solid) and from random init
     (dashed), one colour per method; with `outcomes`, each point's 95 % interval over items."""
     import matplotlib.pyplot as plt
@@ -332,13 +360,17 @@ def fig_curves(table: pd.DataFrame, chapter: str | None = None, outcomes: dict[s
     if chapter is not None:
         table = of_chapter(table, chapter)
     n = table.method.nunique()
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4 + 0.18 * max(0, n - 3)))
+    shown = {c: MEASURES[c] for c in filled(table)}
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.5 * len(shown), 3.4 + 0.18 * max(0, n - 3)), squeeze=False)
+    axes = axes[0]
     colours = dict(zip(table.method.unique(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
     budgets = sorted(set(table.steps) - {0})
     left = budgets[0] / 4 if budgets else 1  # where the untrained point is drawn
-    for ax, (col, name) in zip(axes, MEASURES.items()):
+    for ax, (col, name) in zip(axes, shown.items()):
         for (m, s), g in table.groupby(["method", "start"], sort=False):
-            g = g.sort_values("steps")
+            g = g[g[col].notna()].sort_values("steps")
+            if g.empty:
+                continue
             x = g.steps.replace(0, left).to_numpy(float)
             y = g[col].to_numpy(float)
             style = dict(color=colours[m], markersize=3, linestyle="-" if s == "base" else "--",
@@ -364,7 +396,7 @@ def fig_curves(table: pd.DataFrame, chapter: str | None = None, outcomes: dict[s
         fig.tight_layout()
     else:  # many methods: one legend under both panels
         fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=3, frameon=False)
-        fig.tight_layout(rect=(0, 0.07 * ((len(handles) + 2) // 3), 1, 1))
+        fig.tight_layout(rect=(0, 0.055 * ((len(handles) + 2) // 3), 1, 1))
     plt.close(fig)
     return fig
 

@@ -226,8 +226,10 @@ def preset_parameters(stem: str, preset: str) -> dict:
 
 # ---------------------------------------------------------------- execution
 
-def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, results_csv: Path | None = None) -> float:
-    """Run one notebook with papermill into `out_ipynb` (atomically); returns seconds taken.
+def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, results_csv: Path | None = None,
+            notebook: Path | None = None) -> float:
+    """Run one notebook (`notebook`, default the chapter `stem`'s source) with papermill into `out_ipynb`
+    (atomically); returns seconds taken.
 
     The notebook's `record` numbers go to `metrics_json`, its `record_results` rows to
     `results_csv` (default: beside `metrics_json`) and their per-item outcomes to
@@ -256,7 +258,7 @@ def execute(stem: str, params: dict, out_ipynb: Path, metrics_json: Path, result
     t0 = time.time()
     succeeded = False
     try:
-        pm.execute_notebook(str(_notebook_path(stem)), str(tmp_nb), parameters=params, kernel_name=KERNEL,
+        pm.execute_notebook(str(notebook or _notebook_path(stem)), str(tmp_nb), parameters=params, kernel_name=KERNEL,
                             cwd=str(ROOT / "notebooks"), progress_bar=False, execution_timeout=cell_timeout(params),
                             log_output=False)
         succeeded = True
@@ -338,14 +340,23 @@ def ready_notebooks(todo: list[str], running: set[str], reads) -> list[str]:
 
 
 def _execute_in_worker(stem: str, params: dict, out: Path, metrics_json: Path, results_csv: Path, threads: int,
-                       seeds: tuple[int, ...] = (), key: str = "") -> float:
+                       seeds: tuple[int, ...] = (), key: str = "", seed_jobs: int = 1) -> float:
     """`execute` in a worker process whose kernels use `threads` CPU threads (torch, OpenMP, BLAS); with
-    several `seeds`, `execute_seeds`."""
+    several `seeds`, `execute_seeds` (`seed_jobs` of them at once)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     if len(seeds) > 1:
-        return execute_seeds(stem, params, seeds, key, out, metrics_json, results_csv)
+        return execute_seeds(stem, params, seeds, key, out, metrics_json, results_csv, parallel=seed_jobs)
     return execute(stem, params, out, metrics_json, results_csv)
+
+
+def _execute_seed(stem: str, params: dict, folder: Path, record: str, notebook: Path | None = None) -> float:
+    """One extra seed's run into `folder`, recording its intervals' outcomes under `record` (in a worker
+    process of its own when seeds run side by side: the recording folder is read from the environment)."""
+    from . import seeds as S
+
+    os.environ[S.RECORD_ENV], os.environ[S.COMBINE_ENV] = record, ""
+    return execute(stem, params, folder / f"{stem}.ipynb", folder / "metrics.json", folder / "results.csv", notebook)
 
 
 # ---------------------------------------------------------------- several training seeds
@@ -363,19 +374,27 @@ def seed_dir(preset: str, stem: str, seed: int) -> Path:
 
 
 def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out_ipynb: Path, metrics_json: Path,
-                  results_csv: Path) -> float:
+                  results_csv: Path, parallel: int = 1) -> float:
     """Run a chapter once per training seed and combine (`seeds` module): every seed but the first runs into
     `seed_dir` recording its intervals' outcomes (a run whose inputs did not change since is kept: a killed
     build resumes at the seed where it stopped; at a stored preset each finished seed is also committed,
     `stored.keep_seed`, so a fresh clone resumes there too); then the first seed runs into the chapter's outputs and
     combines, so its intervals and verdicts cover seeds x items. Its rows and per-item outcomes are then
-    joined with the other seeds' (the results table holds every seed). Returns the seconds of all runs."""
+    joined with the other seeds' (the results table holds every seed). With `parallel` > 1 the extra seeds
+    that must run go `parallel` at a time, each in a process of its own (a chapter built alone on several
+    cores); the combining run waits for them. Returns the seconds of all runs."""
     from . import seeds as S
     from . import stored
 
-    total, folders = 0.0, []
+    total, folders, pending = 0.0, [], []
     keep = stored.is_stored(params["preset"])
     saved = {k: os.environ.get(k) for k in (S.RECORD_ENV, S.COMBINE_ENV)}
+
+    def finished(s: int, d: Path) -> None:
+        atomic_write_text(d / "inputs", key)
+        if keep:  # committed: a later session, on another machine, resumes from it
+            stored.keep_seed(params["preset"], stem, s, d)
+
     try:
         for s in seeds[1:]:
             d = seed_dir(params["preset"], stem, s)
@@ -393,12 +412,34 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
                 continue
             stamp.unlink(missing_ok=True)
             shutil.rmtree(d / "intervals", ignore_errors=True)
-            os.environ[S.RECORD_ENV], os.environ[S.COMBINE_ENV] = str(d / "intervals"), ""
-            print(f"{stem}: seed {s}", flush=True)
-            total += execute(stem, {**params, "seed": s}, d / f"{stem}.ipynb", d / "metrics.json", d / "results.csv")
-            atomic_write_text(stamp, key)
-            if keep:  # committed: a later session, on another machine, resumes from it
-                stored.keep_seed(params["preset"], stem, s, d)
+            pending.append((s, d))
+        if parallel > 1 and len(pending) > 1:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from multiprocessing import get_context
+
+            print(f"{stem}: seeds {', '.join(str(s) for s, _ in pending)}, {parallel} at a time", flush=True)
+            with ProcessPoolExecutor(max_workers=parallel, mp_context=get_context("spawn")) as pool:
+                source = _notebook_path(stem)  # resolved here: the workers start afresh
+                futures = {pool.submit(_execute_seed, stem, {**params, "seed": s}, d, str(d / "intervals"), source): (s, d)
+                           for s, d in pending}
+                errors = []
+                for future in as_completed(futures):  # each kept as it finishes; a failure after the others
+                    s, d = futures[future]
+                    try:
+                        seconds = future.result()
+                    except BaseException as e:  # noqa: BLE001
+                        errors.append(e)
+                        continue
+                    total += seconds
+                    finished(s, d)
+                if errors:
+                    raise errors[0]
+        else:
+            for s, d in pending:
+                print(f"{stem}: seed {s}", flush=True)
+                seconds = _execute_seed(stem, {**params, "seed": s}, d, str(d / "intervals"))
+                total += seconds
+                finished(s, d)
         d0 = seed_dir(params["preset"], stem, seeds[0])
         own = d0 / "intervals"
         shutil.rmtree(own, ignore_errors=True)
@@ -510,6 +551,8 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
     banners: dict[str, tuple[dict, list[str]]] = {}  # stale stored runs, for the log (render_book re-derives them)
     jobs = jobs or default_jobs()
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    # one chapter alone: its extra seeds use the other workers' cores (`execute_seeds`), else one at a time
+    seed_jobs = jobs if only is not None and len(only) == 1 else 1
     executed = layout.BUILD / "executed" / p.name
     stems = notebooks()
     for stem in only or []:
@@ -566,7 +609,8 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                 stamp.unlink(missing_ok=True)  # outputs are replaced one by one: a kill between must not look done
                 print(f"{tag(stem)}: running ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
                 future = pool.submit(_execute_in_worker, stem, params, out, metrics_file(p.name, stem),
-                                     results_file(p.name, stem), threads, p.seeds if seeded(stem) else (), key)
+                                     results_file(p.name, stem), threads, p.seeds if seeded(stem) else (), key,
+                                     seed_jobs)
                 running[future] = stem
                 future.key, future.stamp, future.parts, future.out = key, stamp, parts, out
             if not running:

@@ -46,9 +46,17 @@ class Method:
     train: Callable
     param: str = "steps"
     starts: tuple[str, ...] = STARTS
+    kind: str = "encoder"  # the context it trains in (`CONTEXTS`): the shipped encoder, or the decoder
+    measures: tuple[str, ...] = ("weak_p1", "apps_accuracy")  # the columns of `budget.MEASURES` it fills
+    score: Callable | None = None  # (ctx, trained) -> (scores, outcomes); default `measure` on the harness
 
     def fit(self, encoder, ctx: dict, steps: int, seed: int):
         return self.train(encoder, ctx, steps, seed, self.batch_size, self.lr)
+
+    def scores(self, ctx: dict, trained) -> tuple[dict, dict]:
+        """Its measures of `trained` (a start, untrained, or what `fit` returned), only those it fills."""
+        scores, outcomes = (self.score or _harness_score)(ctx, trained)
+        return {c: scores[c] for c in self.measures}, {c: outcomes[c] for c in self.measures}
 
 
 def _pm(method: str, label: str, **extra):
@@ -138,6 +146,58 @@ def _mlm_texts(ctx: dict, seed: int, switched: bool) -> list[str]:
     return AM.code_switch_texts(english, dictionaries, 0.5, seed)
 
 
+def _task_adapter(enc, ctx, steps, seed, batch_size, lr):
+    """Notebook 03's task adapter alone (a fresh rank-8 LoRA and a linear head, no language adapter) trained on
+    the English application task; returns its zero-shot result (scored by `_task_score`), no losses."""
+    from .methods import adapters as AD
+    from .models import Encoder
+    from .transfer import finetune_classification
+
+    h = ctx["harness"]
+    model = Encoder(AD.with_task_adapter(enc.model, 8, seed), enc.tokenizer, enc.name)
+    _, result = finetune_classification(model, h.apps_task, steps, batch_size, lr, seed, h.layer,
+                                        desc="task adapter (apps)", prepare=AD.task_prepare(language_adapters=False))
+    return result, []
+
+
+def _task_score(ctx: dict, trained) -> tuple[dict, dict]:
+    """Zero-shot application accuracy of a fine-tuned classifier (its per-item outcomes, non-English columns
+    in the harness's order); an untrained start is read by the harness's frozen-feature head, the origin of
+    every curve."""
+    from .transfer import TransferResult
+
+    if not isinstance(trained, TransferResult):
+        return _harness_score(ctx, trained)
+    items = trained.items[[c for c in trained.items.columns if c != "en"]].to_numpy(np.float32)
+    return {"apps_accuracy": float(items.mean())}, {"apps_accuracy": items}
+
+
+def _afp(enc, ctx, steps, seed, batch_size, lr):
+    """Notebook 06's AFP on the decoder: InfoNCE at the middle hidden state with weight 1, beside the LM loss
+    (lm batch 4, tau 0.05), on the `parallel` pairs and 2,000 `pretrain` paragraphs per language."""
+    from .methods import generative as G
+
+    return G.train_afp(enc, ctx["pairs"], ctx["lm_texts"], ctx["middle"], 1.0, steps, batch_size, 4, lr, seed, 0.05,
+                       desc="AFP (middle, λ = 1)")
+
+
+def _decoder_score(ctx: dict, trained) -> tuple[dict, dict]:
+    """Notebook 06's measures of a decoder: weak P@1 en→X at the middle hidden state (tagged, raw cosine) and
+    the share of greedy continuations in the prompt's language."""
+    from .methods import generative as G
+
+    ev = G.measure_decoder(trained, ctx["texts"], ctx["prompts"], ctx["rows"], ctx["lid"], 100, ctx["seed"], 24, 8,
+                           1.0, 10, trained.name)
+    hits = np.asarray(ev.outcome("weak P@1", ctx["middle"]), np.float32)
+    correct = np.asarray(ev.outcome("correct language (greedy)"), np.float32)
+    return ({"weak_p1": float(hits.mean()), "correct_language": float(correct.mean())},
+            {"weak_p1": hits, "correct_language": correct})
+
+
+def _harness_score(ctx: dict, model) -> tuple[dict, dict]:
+    return measure(ctx["harness"], model)
+
+
 def _cached(ctx: dict, key, make: Callable):
     store = ctx.setdefault("cache", {})
     if key not in store:
@@ -151,7 +211,7 @@ def _load(name: str):
     return load_model(name)
 
 
-P01, P02, P03, P04 = "01_parallel_data", "02_contrastive", "03_adapters", "04_augmentation"
+P01, P02, P03, P04, P06 = "01_parallel_data", "02_contrastive", "03_adapters", "04_augmentation", "06_generative"
 BASE = ("base",)
 METHODS: dict[str, Method] = {m.key: m for m in (
     Method("tlm", P01, "TLM (+ MLM)", 16, 5e-4, _pm("tlm", "TLM")),
@@ -173,8 +233,12 @@ METHODS: dict[str, Method] = {m.key: m for m in (
     Method("lora_infonce", P03, "InfoNCE through LoRA rank 4", 16, 5e-3, _lora(4)),
     Method("lora_r16", P03, "InfoNCE through LoRA rank 16", 16, 5e-3, _lora(16), starts=BASE),
     Method("lang_adapters", P03, "language adapters (MLM)", 8, 5e-3, _language_adapters, param="lang_steps"),
+    Method("task_adapter", P03, "task adapter alone (apps)", 16, 5e-3, _task_adapter, param="task_steps",
+           starts=BASE, measures=("apps_accuracy",), score=_task_score),
     Method("cs_mlm", P04, "code-switched MLM", 4, 5e-4, _mlm(True), param="mlm_steps"),
     Method("plain_mlm", P04, "plain MLM (no switching)", 4, 5e-4, _mlm(False), param="mlm_steps"),
+    Method("afp", P06, "AFP, middle state, λ = 1", 16, 3e-4, _afp, kind="decoder",
+           measures=("weak_p1", "correct_language"), score=_decoder_score),
 )}
 
 
@@ -272,13 +336,32 @@ def context(langs: Sequence[str], seed: int = 0, preset: str = "ci", teacher: st
             "harness": Harness(langs, layer=-1, seed=seed)}
 
 
+def decoder_context(langs: Sequence[str], seed: int = 0, preset: str = "ci") -> dict:
+    """Notebook 06's setting: the shipped decoder and its random-init control, its eval texts, prompts and
+    held-out rows, the `parallel` pairs and the language-modelling text, the language identifier."""
+    from .kit import generative as kit
+    from .methods import generative as G
+
+    dec, control = kit.decoders(preset, seed, "base", langs)
+    texts, prompts, _, rows, pairs, lm_texts = kit.inputs(
+        dec.tokenizer, langs, n_prompts=48, prompt_tokens=8, new_tokens=24, heldout=16, lm_paragraphs=2000,
+        row_len=min(dec.max_length, 128), seed=seed)
+    return {"langs": list(langs), "seed": seed, "starts": {"base": dec, "random init": control}, "texts": texts,
+            "prompts": prompts, "rows": rows, "pairs": pairs, "lm_texts": lm_texts, "lid": G.LanguageID(langs),
+            "middle": dec.num_layers // 2}
+
+
+CONTEXTS = {"encoder": context, "decoder": decoder_context}
+
+
 def measure(harness, encoder) -> tuple[dict, dict]:
     """Weak P@1 (cosine, last layer) and the application task's accuracy, means over non-English languages,
     and their per-item outcomes (items x non-English languages)."""
     ev = harness.measure(encoder, pos=False, full=False)
     s = ev.summary()
-    outcomes = {col: np.asarray(ev.outcome(name), dtype=np.float32) for col, name in MEASURES.items()}
-    return {"weak_p1": s["weak P@1"], "apps_accuracy": s["apps accuracy"]}, outcomes
+    cols = {"weak_p1": "weak P@1", "apps_accuracy": "apps accuracy"}
+    outcomes = {col: np.asarray(ev.outcome(name), dtype=np.float32) for col, name in cols.items()}
+    return {col: s[name] for col, name in cols.items()}, outcomes
 
 
 def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequence[str] = STARTS, seed: int = 0,
@@ -300,28 +383,35 @@ def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequen
             if (m, s, b, seed) not in done]
     if not todo:
         return table
-    ctx = ctx or context(langs, seed)
+    contexts = {"encoder": ctx} if ctx is not None else {}  # built on first use, one per kind
     commit = _commit()  # of the code that trains, read once: later edits to the tree do not relabel rows
-    untrained: dict[str, tuple] = {}
+    untrained: dict[tuple, tuple] = {}
     for m, s, b in todo:
         meth = METHODS[m]
+        if meth.kind not in contexts:
+            contexts[meth.kind] = CONTEXTS[meth.kind](langs, seed)
+        c = contexts[meth.kind]
         t0 = time.time()
         if b == 0:
-            if s not in untrained:
-                untrained[s] = measure(ctx["harness"], ctx["starts"][s])
-            (scores, outcomes), loss, t_train = untrained[s], float("nan"), 0.0
+            key = (meth.kind, s, meth.score)
+            if key not in untrained:
+                untrained[key] = (meth.score or _harness_score)(c, c["starts"][s])
+            scores, outcomes = untrained[key]
+            (scores, outcomes), loss, t_train = ({k: scores[k] for k in meth.measures},
+                                                 {k: outcomes[k] for k in meth.measures}), float("nan"), 0.0
         else:
-            trained, losses = meth.fit(ctx["starts"][s], ctx, b, seed)
+            trained, losses = meth.fit(c["starts"][s], c, b, seed)
             t_train = time.time() - t0
-            (scores, outcomes), loss = measure(ctx["harness"], trained), float(np.mean(losses[-max(1, len(losses) // 10):]))
+            (scores, outcomes) = meth.scores(c, trained)
+            loss = float(np.mean(losses[-max(1, len(losses) // 10):])) if len(losses) else float("nan")
         row = {"method": m, "label": meth.label, "chapter": meth.chapters, "param": meth.param, "start": s, "steps": b,
                "batch_size": meth.batch_size, "lr": meth.lr, "seed": seed, **scores, "final_loss": loss,
                "train_s": round(t_train, 1), "eval_s": round(time.time() - t0 - t_train, 1),
                "threads": torch.get_num_threads(), "commit": commit,
                "machine": f"{platform.machine()} {platform.system()}"}
         _append(row, path, outcomes)
-        progress(f"{m} from {s}, {b} steps: weak P@1 {scores['weak_p1']:.3f}, apps {scores['apps_accuracy']:.3f} "
-                 f"({t_train:.0f} s training)")
+        progress(f"{m} from {s}, {b} steps: " + ", ".join(f"{MEASURES[k]} {v:.3f}" for k, v in scores.items())
+                 + f" ({t_train:.0f} s training)")
     return read_curves(path)
 
 

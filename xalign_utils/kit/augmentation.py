@@ -281,12 +281,20 @@ def mlm_tokens_per_step(mlm_batch: int, max_length: int) -> int:
     return mlm_batch * min(max_length, 128)
 
 
-def nb01_recipe() -> tuple[int, int, float]:
-    """Notebook 01's TLM recipe as its parameters cell sets it: (steps, pairs per batch, learning rate)."""
+def nb01_recipe(preset: str = "ci") -> tuple[int, int, float]:
+    """Notebook 01's TLM recipe as `preset` runs it: (steps, pairs per batch, learning rate) from its parameters
+    cell, with the steps the budget curves give it at a preset whose budgets come from them (`book`:
+    `budget.chapter_steps`), so the re-run here matches the run notebook 01 recorded."""
     from ..layout import notebook_parameters
+    from ..presets import get_preset
 
     p = notebook_parameters("01_parallel_data")
-    return int(p["steps"]), int(p["batch_size"]), float(p["lr"])
+    steps = int(p["steps"])
+    if get_preset(preset).curve_budgets:
+        from ..budget import chapter_steps
+
+        steps = (chapter_steps("01_parallel_data") or {}).get("steps", steps)
+    return steps, int(p["batch_size"]), float(p["lr"])
 
 
 def glue_recipe(steps: int, pairs: int, lr: float) -> str:
