@@ -106,6 +106,9 @@ def input_components(stem: str, params: dict) -> dict:
         parts["probe logs"] = _sha(sorted((ROOT / "checkpoints" / "probes").glob("fake-english-*.training_log.json")))
     for up in upstream(stem):  # what it reads of them: their outputs, and (04: 01's recipe) their source
         parts[f"{up} source"] = _sha([_notebook_path(up)])
+        up_curves = budget_curves_digest(up)
+        if up_curves:  # their budget at the preset (04 re-runs TLM at the steps 01's curves give it)
+            parts[f"{up} budget curves"] = up_curves
         parts[f"{up} outputs"] = {k: _file_digest(f) for k, f in (
             ("metrics", metrics_file(params["preset"], up)), ("results", results_file(params["preset"], up)),
             ("items", items_file(params["preset"], up)))}
@@ -423,17 +426,20 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
                 futures = {pool.submit(_execute_seed, stem, {**params, "seed": s}, d, str(d / "intervals"), source): (s, d)
                            for s, d in pending}
                 errors = []
-                for future in as_completed(futures):  # each kept as it finishes; a failure after the others
+                for future in as_completed(futures):  # each kept as it finishes
                     s, d = futures[future]
                     try:
                         seconds = future.result()
                     except BaseException as e:  # noqa: BLE001
-                        errors.append(e)
+                        errors.append((s, e))
+                        pool.shutdown(wait=False, cancel_futures=True)  # the queued seeds do not start
                         continue
                     total += seconds
                     finished(s, d)
                 if errors:
-                    raise errors[0]
+                    if len(errors) > 1:
+                        print(f"{stem}: seeds {', '.join(str(s) for s, _ in errors)} failed", flush=True)
+                    raise errors[0][1]
         else:
             for s, d in pending:
                 print(f"{stem}: seed {s}", flush=True)
