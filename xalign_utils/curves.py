@@ -55,7 +55,10 @@ class Method:
 
     def scores(self, ctx: dict, trained) -> tuple[dict, dict]:
         """Its measures of `trained` (a start, untrained, or what `fit` returned), only those it fills."""
-        scores, outcomes = (self.score or _harness_score)(ctx, trained)
+        return self.keep(*(self.score or _harness_score)(ctx, trained))
+
+    def keep(self, scores: dict, outcomes: dict) -> tuple[dict, dict]:
+        """The scores and outcomes of the measures it fills."""
         return {c: scores[c] for c in self.measures}, {c: outcomes[c] for c in self.measures}
 
 
@@ -396,9 +399,7 @@ def run(methods: Sequence[str], budgets: Sequence[int] = BUDGETS, starts: Sequen
             key = (meth.kind, s, meth.score)
             if key not in untrained:
                 untrained[key] = (meth.score or _harness_score)(c, c["starts"][s])
-            scores, outcomes = untrained[key]
-            (scores, outcomes), loss, t_train = ({k: scores[k] for k in meth.measures},
-                                                 {k: outcomes[k] for k in meth.measures}), float("nan"), 0.0
+            (scores, outcomes), loss, t_train = meth.keep(*untrained[key]), float("nan"), 0.0
         else:
             trained, losses = meth.fit(c["starts"][s], c, b, seed)
             t_train = time.time() - t0
