@@ -2,6 +2,7 @@
 interval, the combining run resamples seeds then items, and runs that do not line up are refused."""
 import contextlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,6 +254,64 @@ def test_a_seeded_chapter_killed_with_sigkill_resumes_at_the_seed_where_it_stopp
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "seed 1 kept" in again.stdout and "slow: seed 2" in again.stdout
     assert json.loads((tmp_path / "out" / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)
+
+
+CHILD_PARALLEL = CHILD.replace(
+    'out / "r.csv")', 'out / "r.csv", parallel=2)')
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+def test_seeds_run_side_by_side_end_with_a_build_killed_alone(tmp_path):
+    """SIGKILL to the build's own process only (not its group, as `kill PID` would): the seeds' worker
+    processes and their kernels end within seconds instead of running on, unseen, into folders a resumed
+    build reuses."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    nb = json.loads(json.dumps(NOTEBOOK))
+    nb["cells"][2]["source"] += (
+        "import os, time\n"
+        "from pathlib import Path\n"
+        "Path(os.environ['PIDS_DIR'], f'seed-{seed}').write_text(f'{os.getpid()} {os.getppid()}')\n"
+        "time.sleep(120 if seed else 0)\n")
+    (tmp_path / "slow.ipynb").write_text(json.dumps(nb))
+    pids_dir = tmp_path / "pids"
+    pids_dir.mkdir()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XALIGN_RUNS_DIR": str(tmp_path / "runs"), "PIDS_DIR": str(pids_dir)}
+    assert "parallel=2" in CHILD_PARALLEL
+    proc = subprocess.Popen([sys.executable, "-c", CHILD_PARALLEL, str(tmp_path)], env=env, cwd=build.ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(pids_dir.iterdir())) < 2:  # both seeds' kernels are inside their cell
+            assert proc.poll() is None and time.monotonic() < deadline, "the seeds did not start"
+            time.sleep(0.5)
+        pids = {int(p) for f in pids_dir.iterdir() for p in f.read_text().split()}  # kernels and workers
+        assert len(pids) == 4 and proc.pid not in pids
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [p for p in pids if _alive(p)], "workers or kernels outlived the killed build"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for f in pids_dir.iterdir():
+            for p in f.read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(p), signal.SIGKILL)
 
 
 def run_cell(source: str, filename: str) -> str:

@@ -342,6 +342,21 @@ def ready_notebooks(todo: list[str], running: set[str], reads) -> list[str]:
     return [s for s in todo if not any(u in todo or u in running for u in reads(s))]
 
 
+def _die_with_parent(parent: int, every: float = 0.5) -> None:
+    """Initializer of the build's worker processes: a daemon thread ends the worker (`os._exit`) once its
+    parent `parent` is gone, so a build killed with SIGKILL (its own process only) leaves no worker running
+    a seed or a chapter in the background, writing into folders a resumed build reuses. The worker's kernels
+    follow it: ipykernel ends a kernel whose parent process has exited."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 def _execute_in_worker(stem: str, params: dict, out: Path, metrics_json: Path, results_csv: Path, threads: int,
                        seeds: tuple[int, ...] = (), key: str = "", seed_jobs: int = 1) -> float:
     """`execute` in a worker process whose kernels use `threads` CPU threads (torch, OpenMP, BLAS); with
@@ -421,7 +436,8 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
             from multiprocessing import get_context
 
             print(f"{stem}: seeds {', '.join(str(s) for s, _ in pending)}, {parallel} at a time", flush=True)
-            with ProcessPoolExecutor(max_workers=parallel, mp_context=get_context("spawn")) as pool:
+            with ProcessPoolExecutor(max_workers=parallel, mp_context=get_context("spawn"),
+                                     initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
                 source = _notebook_path(stem)  # resolved here: the workers start afresh
                 futures = {pool.submit(_execute_seed, stem, {**params, "seed": s}, d, str(d / "intervals"), source): (s, d)
                            for s, d in pending}
@@ -574,7 +590,8 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
     def tag(stem: str) -> str:
         return f"[{position[stem]}/{len(stems)}] {stem}"
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         while (todo and not failures) or running:
             ready = ready_notebooks(todo, set(running.values()), upstream)
             for stem in ready if not failures else []:
