@@ -80,6 +80,20 @@ def test_check_fails_with_a_readable_drift_table(tmp_path, monkeypatch, capsys):
     assert build.check("ci") == 1 and "MISSING" in capsys.readouterr().out
 
 
+
+def test_check_without_references_says_so_in_one_line_instead_of_a_drift_table(tmp_path, monkeypatch, capsys):
+    """`xalign check --preset book` (no references: the stored runs are the book preset's record) used to
+    print every metric as EXTRA and "FAILED: 9 notebook(s) drifted"."""
+    monkeypatch.setattr(layout, "BUILD", tmp_path / "_build")
+    monkeypatch.setattr(build, "reference_file", lambda preset, stem: tmp_path / "ref" / preset / f"{stem}.json")
+    now = build.metrics_file("book", build.notebooks()[0])
+    now.parent.mkdir(parents=True)
+    now.write_text(json.dumps({"p1": {"value": 0.30, "tol": 0.03}}))
+    with pytest.raises(ValueError, match=r"no references for preset book .*pytest -m book.*--update"):
+        build.check("book")
+    assert capsys.readouterr().out == ""  # refused before any table
+    assert build.check("book", update=True) == 0 and build.check("book") == 0  # recorded, then checked
+
 def test_input_hash_changes_with_the_notebook_and_parameters():
     stem = build.notebooks()[0]
     a = build.input_hash(stem, {"preset": "ci"})

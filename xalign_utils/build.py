@@ -823,6 +823,13 @@ def _print_rows(stem: str, rows: list[dict], headline: str) -> None:
 def check(preset: str = "ci", update: bool = False) -> int:
     """Compare every notebook's metrics with the references; print a drift table; 1 on failure."""
     p = get_preset(preset)
+    if not update and not any(reference_file(p.name, stem).exists() for stem in notebooks()):
+        from .stored import is_stored
+
+        raise ValueError(f"no references for preset {p.name} (tests/reference/{p.name}/ is empty): "
+                         + ("its stored runs are the record and `pytest -m book` checks them; "
+                            if is_stored(p.name) else "")
+                         + f"`xalign check --preset {p.name} --update` records the current metrics as references")
     failed = 0
     for stem in notebooks():
         now_file = metrics_file(p.name, stem)
