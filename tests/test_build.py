@@ -80,7 +80,6 @@ def test_check_fails_with_a_readable_drift_table(tmp_path, monkeypatch, capsys):
     assert build.check("ci") == 1 and "MISSING" in capsys.readouterr().out
 
 
-
 def test_check_without_references_says_so_in_one_line_instead_of_a_drift_table(tmp_path, monkeypatch, capsys):
     """`xalign check --preset book` (no references: the stored runs are the book preset's record) used to
     print every metric as EXTRA and "FAILED: 9 notebook(s) drifted"."""
@@ -93,6 +92,7 @@ def test_check_without_references_says_so_in_one_line_instead_of_a_drift_table(t
         build.check("book")
     assert capsys.readouterr().out == ""  # refused before any table
     assert build.check("book", update=True) == 0 and build.check("book") == 0  # recorded, then checked
+
 
 def test_input_hash_changes_with_the_notebook_and_parameters():
     stem = build.notebooks()[0]

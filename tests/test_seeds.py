@@ -256,8 +256,7 @@ def test_a_seeded_chapter_killed_with_sigkill_resumes_at_the_seed_where_it_stopp
     assert json.loads((tmp_path / "out" / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)
 
 
-CHILD_PARALLEL = CHILD.replace(
-    'out / "r.csv")', 'out / "r.csv", parallel=2)')
+CHILD_PARALLEL = CHILD.replace('out / "r.csv")', 'out / "r.csv", parallel=2)')  # the seeds side by side
 
 
 def _alive(pid: int) -> bool:
