@@ -162,6 +162,21 @@ def test_seeds_side_by_side_combine_to_the_same_result(tmp_path, monkeypatch, ca
         assert (stored.seed_dir("book", "tiny", s) / "inputs").read_text() == "key-1"
 
 
+def test_a_seed_failing_side_by_side_is_said_at_once_and_stops_the_chapter(tmp_path, monkeypatch, capsys):
+    """With the seeds side by side, a seed that fails is printed when it fails (not only after the others
+    finish), the build raises its error, and no combining run replaces the chapter's outputs."""
+    out = tiny_chapter(tmp_path, monkeypatch)
+    nb = json.loads((tmp_path / "tiny.ipynb").read_text())
+    nb["cells"][2]["source"] += "assert seed != 2, 'seed two breaks'\n"
+    (tmp_path / "tiny.ipynb").write_text(json.dumps(nb))
+    args = ("tiny", {"preset": "book"}, (0, 1, 2), "key-1", out / "tiny.ipynb", out / "m.json", out / "r.csv")
+    with pytest.raises(build.BuildError, match="seed two breaks"):
+        build.execute_seeds(*args, parallel=2)
+    said = capsys.readouterr().out
+    assert "tiny: seed 2 failed (BuildError: tiny failed in cell" in said and "combining" not in said
+    assert not (out / "m.json").exists()
+
+
 def test_finished_seeds_are_committed_and_a_fresh_clone_resumes_from_them(tmp_path, monkeypatch, capsys):
     """At a stored preset each finished extra seed is also written beside the stored runs (no notebook);
     with the build folder gone (a fresh clone) the next run restores seeds 1 and 2 from there instead of
@@ -283,18 +298,22 @@ def test_seeds_run_side_by_side_end_with_a_build_killed_alone(tmp_path):
         "import os, time\n"
         "from pathlib import Path\n"
         "Path(os.environ['PIDS_DIR'], f'seed-{seed}').write_text(f'{os.getpid()} {os.getppid()}')\n"
-        "time.sleep(120 if seed else 0)\n")
+        "time.sleep(600 if seed else 0)\n")  # killed long before
     (tmp_path / "slow.ipynb").write_text(json.dumps(nb))
     pids_dir = tmp_path / "pids"
     pids_dir.mkdir()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XALIGN_RUNS_DIR": str(tmp_path / "runs"), "PIDS_DIR": str(pids_dir)}
     assert "parallel=2" in CHILD_PARALLEL
-    proc = subprocess.Popen([sys.executable, "-c", CHILD_PARALLEL, str(tmp_path)], env=env, cwd=build.ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "build.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", CHILD_PARALLEL, str(tmp_path)], env=env, cwd=build.ROOT,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # two kernels starting on a loaded machine
         while len(list(pids_dir.iterdir())) < 2:  # both seeds' kernels are inside their cell
-            assert proc.poll() is None and time.monotonic() < deadline, "the seeds did not start"
+            started = sorted(f.name for f in pids_dir.iterdir())
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                f"the seeds did not both start (inside their cell: {started}); the build printed:\n{log.read_text()[-3000:]}"
             time.sleep(0.5)
         pids = {int(p) for f in pids_dir.iterdir() for p in f.read_text().split()}  # kernels and workers
         assert len(pids) == 4 and proc.pid not in pids

@@ -448,6 +448,8 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
                         seconds = future.result()
                     except BaseException as e:  # noqa: BLE001
                         errors.append((s, e))
+                        print(f"{stem}: seed {s} failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                              f"the seeds already running finish first", flush=True)
                         pool.shutdown(wait=False, cancel_futures=True)  # the queued seeds do not start
                         continue
                     total += seconds
