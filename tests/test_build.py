@@ -333,3 +333,61 @@ def test_cells_may_run_for_as_long_as_the_book_budgets_need(monkeypatch):
     monkeypatch.setenv("XALIGN_CELL_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="XALIGN_CELL_TIMEOUT must be a whole number"):
         build.cell_timeout({"preset": "ci"})
+
+
+def _cell(kind, source, tags=(), outputs=None):
+    cell = {"cell_type": kind, "metadata": {"tags": list(tags)} if tags else {}, "source": source}
+    if kind == "code":
+        cell.update(outputs=outputs or [], execution_count=1 if outputs else None)
+    return cell
+
+
+def test_the_page_shows_the_current_prose_over_the_run_only_when_the_code_is_the_same():
+    """A wording fix reaches the page without recomputing: markdown and display tags come from the current
+    notebook, outputs (and the cells the run added: injected parameters, seeds note) from the run; when the
+    code cells differ the run keeps its own prose, which matches its outputs."""
+    out = [{"output_type": "stream", "name": "stdout", "text": "0.42\n"}]
+    source = [_cell("markdown", "# Title"), _cell("code", "steps = 4", ["parameters"]),
+              _cell("markdown", "Old words."), _cell("code", "print(0.42)", ["remove-input"])]
+    run = {"cells": [source[0], _cell("markdown", "seeds", ["seeds-note"]), source[1],
+                     _cell("code", "steps = 8", ["injected-parameters", "remove-cell"]), source[2],
+                     {**source[3], "outputs": out, "execution_count": 3, "metadata": {"tags": ["remove-input"],
+                                                                                        "papermill": {"duration": 1.0}}}],
+           "metadata": {"papermill": {}}, "nbformat": 4, "nbformat_minor": 5}
+    now = {"cells": [source[0], source[1], _cell("markdown", "New words, {glue:text}`x`."),
+                     _cell("code", "print(0.42)", ["hide-input"])], "metadata": {}}
+    page = build.with_current_prose(run, now)
+    assert [("".join(c["source"]), c["metadata"].get("tags")) for c in page["cells"]] == [
+        ("# Title", None), ("seeds", ["seeds-note"]), ("steps = 4", ["parameters"]),
+        ("steps = 8", ["injected-parameters", "remove-cell"]), ("New words, {glue:text}`x`.", None),
+        ("print(0.42)", ["hide-input"])]
+    assert page["cells"][-1]["outputs"] == out and page["cells"][-1]["metadata"]["papermill"] == {"duration": 1.0}
+    assert run["cells"][4]["source"] == "Old words."  # the run itself is untouched
+    changed_code = {"cells": [*now["cells"][:3], _cell("code", "print(0.43)")], "metadata": {}}
+    added_cell = {"cells": [*now["cells"], _cell("code", "y = 1")], "metadata": {}}
+    code_to_markdown = {"cells": [*now["cells"][:3], _cell("markdown", "print(0.42)")], "metadata": {}}
+    for other in (changed_code, added_cell, code_to_markdown):
+        assert build.with_current_prose(run, other) is None
+
+
+def test_a_real_chapters_inputs_ignore_its_prose_and_its_page_shows_the_new_prose(tmp_path, monkeypatch):
+    """Edit a markdown cell of a chapter (00b): its input hash is unchanged (no recompute, no stale banner)
+    and the page the book renders from the old run carries the edit; edit a code cell: the hash changes."""
+    stem = "00b_emergence"
+    nb = json.loads(build._notebook_path(stem).read_text())
+    params = build.preset_parameters(stem, "ci")
+    before = build.input_hash(stem, params)
+    executed = tmp_path / "executed.ipynb"
+    executed.write_text(json.dumps(nb))  # stands in for its run: the same cells
+    md = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown" and i > 0)
+    nb["cells"][md]["source"] = "A sentence the run never saw.\n"
+    edited = tmp_path / f"{stem}.ipynb"
+    edited.write_text(json.dumps(nb))
+    monkeypatch.setattr(build, "_notebook_path", lambda s: edited)
+    assert build.input_hash(stem, params) == before
+    page = json.loads(build.page_text(stem, executed))
+    assert page["cells"][md]["source"] == "A sentence the run never saw.\n"
+    code = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", []))
+    nb["cells"][code]["source"] = "".join(nb["cells"][code]["source"]) + "\npass\n"
+    edited.write_text(json.dumps(nb))
+    assert build.input_hash(stem, params) != before

@@ -74,3 +74,34 @@ def test_real_chapters():
     for stem in ("02_contrastive", "03_adapters", "04_augmentation", "07_synthesis"):  # they read the build's paths
         assert not any(p.endswith(("/build.py", "/stored.py")) for p in C.chapter_modules(stem))
         assert "xalign_utils/layout.py" in C.chapter_modules(stem)
+
+
+def _notebook(cells, metadata=None):
+    return json.dumps({"cells": cells, "metadata": metadata or {"xalign": {"reads": []}}, "nbformat": 4,
+                       "nbformat_minor": 5})
+
+
+def _md(text):
+    return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+
+def _code(text, tags=()):
+    return {"cell_type": "code", "metadata": {"tags": list(tags)} if tags else {}, "source": text, "outputs": [],
+            "execution_count": None}
+
+
+def test_the_code_digest_follows_what_runs_and_not_the_prose():
+    """Markdown and the tags that only show or hide a cell are prose (a wording fix restales no run); code,
+    the parameters tag (where papermill injects), cell order and the notebook's metadata are not."""
+    base = [_md("# Title"), _code("steps = 4", ["parameters"]), _md("Some prose."), _code("x = steps", ["remove-input"])]
+    digest = C.notebook_code_digest(_notebook(base))
+    prose = [_md("# A new title"), base[1], _md("Other words, {glue:text}`x`."), _code("x = steps"), _md("More.")]
+    assert C.notebook_code_digest(_notebook(prose)) == digest
+    runs = {"code": [base[0], base[1], base[2], _code("x = 2 * steps", ["remove-input"])],
+            "parameters tag": [base[0], _code("steps = 4"), base[2], base[3]],
+            "order": [base[0], base[3], base[2], base[1]],
+            "an execution tag": [base[0], base[1], base[2], _code("x = steps", ["remove-input", "raises-exception"])]}
+    for what, cells in runs.items():
+        assert C.notebook_code_digest(_notebook(cells)) != digest, what
+    assert C.notebook_code_digest(_notebook(base, {"xalign": {"reads": ["01_parallel_data"]}})) != digest
+    assert C.notebook_code_digest(_notebook(base), "notebooks/a.ipynb") != C.notebook_code_digest(_notebook(base), "notebooks/b.ipynb")

@@ -13,7 +13,7 @@ import pytest
 
 from xalign_utils import build, stored
 
-INPUTS = {"chapter source": "a", "package": "b", "parameters": {"preset": "book"}}
+INPUTS = {"chapter code": "a", "package": "b", "parameters": {"preset": "book"}}
 
 
 def png(colours: int = 3) -> str:
@@ -103,7 +103,7 @@ def test_a_stale_run_is_rendered_under_a_banner_naming_its_commit(tmp_path):
     run = stored.read_run("book", "00_x", root)
     changed = stored.changed_inputs(run, {**INPUTS, "package": "changed"})
     assert changed == ["package"]
-    nb = json.loads(stored.with_banner(root / "book" / "00_x" / "executed.ipynb", run, changed))
+    nb = stored.with_banner(json.loads((root / "book" / "00_x" / "executed.ipynb").read_text()), run, changed)
     text = nb["cells"][1]["source"]
     assert nb["cells"][0]["source"] == "# Title" and run["commit"] in text and "package changed" in text
     assert "xalign build --preset book --stale" in text

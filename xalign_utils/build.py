@@ -85,7 +85,8 @@ def _file_digest(path: Path) -> str:
 
 
 def input_components(stem: str, params: dict) -> dict:
-    """Everything a notebook's outputs depend on, by name: itself, the package modules it imports
+    """Everything a notebook's outputs depend on, by name: its code (`closure.notebook_code_digest`; its
+    prose is not an input: the page shows the current prose over the outputs), the package modules it imports
     (`closure.code_fingerprint`: a change to another chapter's code does not restale it), the data manifest, the
     checkpoints' training logs, its parameters, and of every notebook it reads (`xalign.reads`) the
     metrics, result rows and per-item outcomes. A stored run (`stored`) keeps these to say what changed."""
@@ -93,7 +94,7 @@ def input_components(stem: str, params: dict) -> dict:
 
     modules = chapter_modules(stem)
     parts = {
-        "chapter source": _sha([_notebook_path(stem)]),
+        "chapter code": _code_digest(stem),  # its code cells: prose is rendered over the run (`with_current_prose`)
         "package": code_fingerprint(stem, modules=modules),  # the package modules the chapter imports (`closure`), not the runner
         "data": hashlib.sha256((ROOT / "data" / "MANIFEST.tsv").read_bytes()).hexdigest(),
         "checkpoints": _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
@@ -104,8 +105,8 @@ def input_components(stem: str, params: dict) -> dict:
         parts["budget curves"] = curves
     if "xalign_utils/fake_english.py" in modules:  # its figures read the probe logs beside the checkpoints
         parts["probe logs"] = _sha(sorted((ROOT / "checkpoints" / "probes").glob("fake-english-*.training_log.json")))
-    for up in upstream(stem):  # what it reads of them: their outputs, and (04: 01's recipe) their source
-        parts[f"{up} source"] = _sha([_notebook_path(up)])
+    for up in upstream(stem):  # what it reads of them: their outputs, and (04: 01's recipe) their code
+        parts[f"{up} code"] = _code_digest(up)
         up_curves = budget_curves_digest(up)
         if up_curves:  # their budget at the preset (04 re-runs TLM at the steps 01's curves give it)
             parts[f"{up} budget curves"] = up_curves
@@ -113,6 +114,13 @@ def input_components(stem: str, params: dict) -> dict:
             ("metrics", metrics_file(params["preset"], up)), ("results", results_file(params["preset"], up)),
             ("items", items_file(params["preset"], up)))}
     return parts
+
+
+def _code_digest(stem: str) -> str:
+    from .closure import notebook_code_digest
+
+    path = _notebook_path(stem)
+    return notebook_code_digest(path.read_text(encoding="utf-8"), f"notebooks/{stem}.ipynb")
 
 
 def budget_curves_digest(stem: str) -> str:
@@ -306,6 +314,44 @@ def hide_injected_parameters(path: Path) -> None:
             changed = True
     if changed:
         Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+RUN_CELL_TAGS = ("injected-parameters", "seeds-note", "stale-banner")  # cells a run or the build adds
+
+
+def with_current_prose(executed: dict, source: dict) -> dict | None:
+    """The executed notebook `executed` with the prose of its current `source`: every markdown cell, and the
+    tags of every code cell (which show or hide it), taken from `source`; the code cells' outputs stay.
+    Only when the two have the same cells in the same order with the same code, the cells a run adds
+    (`RUN_CELL_TAGS`) aside; else None (its outputs came from other code: the run keeps its own prose).
+    So a wording fix reaches the page without recomputing the chapter, and a glue name the new prose
+    reads that the run never glued fails the render (warnings are errors)."""
+    import copy
+
+    def added(cell: dict) -> bool:
+        return any(t in cell.get("metadata", {}).get("tags", []) for t in RUN_CELL_TAGS)
+
+    own = [c for c in executed["cells"] if not added(c)]
+    cells = source["cells"]
+    if len(own) != len(cells) or any(
+            a["cell_type"] != b["cell_type"] or (a["cell_type"] == "code" and "".join(a["source"]) != "".join(b["source"]))
+            for a, b in zip(own, cells)):
+        return None
+    now = iter(cells)
+    out = copy.deepcopy(executed)
+    for i, cell in enumerate(executed["cells"]):
+        if added(cell):
+            continue
+        current, mine = next(now), out["cells"][i]
+        mine["metadata"] = {k: v for k, v in mine.get("metadata", {}).items() if k != "tags"}  # papermill's stay
+        if current.get("metadata", {}).get("tags"):
+            mine["metadata"]["tags"] = list(current["metadata"]["tags"])
+        if cell["cell_type"] != "code":
+            mine["source"] = copy.deepcopy(current["source"])
+            mine.pop("attachments", None)
+            if "attachments" in current:
+                mine["attachments"] = copy.deepcopy(current["attachments"])
+    return out
 
 
 def publish_outputs(outputs) -> None:
@@ -714,12 +760,22 @@ def stale_banners(preset: str) -> dict[str, tuple[dict, list[str]]]:
     return out
 
 
+def page_text(stem: str, executed_ipynb: Path, stale: tuple[dict, list[str]] | None = None) -> str:
+    """The notebook the book renders for chapter `stem`: its executed notebook with the chapter's current
+    prose (`with_current_prose`), under `stored.banner` when its run is `stale` (stored run, changed inputs)."""
+    from .stored import with_banner
+
+    run_nb = json.loads(Path(executed_ipynb).read_text(encoding="utf-8"))
+    page = with_current_prose(run_nb, json.loads(_notebook_path(stem).read_text(encoding="utf-8"))) or run_nb
+    if stale:
+        page = with_banner(page, *stale)
+    return json.dumps(page, indent=1, ensure_ascii=False) + "\n"
+
+
 def render_book(preset: str = "ci", timed: bool = False):
     """Stage book sources + executed notebooks in `_build/src` and run `jupyter-book build` (warnings = errors).
     A chapter of a stored preset rendered from a stale stored run gets `stored.banner` under its title
     (`stale_banners`). Returns the rendered site's folder, or with `timed` the seconds the render took."""
-    from .stored import with_banner
-
     banners = stale_banners(preset)
 
     src = layout.BUILD / "src"
@@ -744,13 +800,10 @@ def render_book(preset: str = "ci", timed: bool = False):
         if not nb.exists():
             raise BuildError(f"{stem} has not been executed for preset {preset}; run `xalign build --preset {preset}`")
         staged = src / "notebooks" / f"{stem}.ipynb"
-        if stem in (banners or {}):
-            text = with_banner(nb, *banners[stem])
-            if not staged.exists() or staged.read_text(encoding="utf-8") != text:
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                staged.write_text(text, encoding="utf-8")
-        else:
-            _sync(nb, staged)
+        text = page_text(stem, nb, banners.get(stem))
+        if not staged.exists() or staged.read_text(encoding="utf-8") != text:  # unchanged: Sphinx skips it
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.write_text(text, encoding="utf-8")
         wanted.add(staged)
     for f in list(src.rglob("*")):
         if f.is_file() and f not in wanted and "_build" not in f.parts[len(src.parts):]:

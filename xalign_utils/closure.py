@@ -73,6 +73,26 @@ def notebook_code(text: str) -> str:
     return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
 
 
+DISPLAY_TAGS = frozenset({"remove-cell", "remove-input", "remove-output", "hide-cell", "hide-input", "hide-output"})
+
+
+def notebook_code_digest(text: str, path: str = "") -> str:
+    """Hash of what running a notebook executes: its code cells in order (source, and metadata but for the
+    tags that only shape the page, `DISPLAY_TAGS`) and the notebook's metadata. Its prose, the markdown
+    cells and those display tags, is not in it: a wording fix restales no run, and the build renders the
+    current prose over the outputs (`build.with_current_prose`)."""
+    nb = json.loads(text)
+    code = []
+    for c in nb["cells"]:
+        if c["cell_type"] != "code":
+            continue
+        meta = dict(c.get("metadata", {}))
+        tags = sorted(set(meta.pop("tags", [])) - DISPLAY_TAGS)
+        code.append(["".join(c["source"]), tags, meta])
+    payload = {"path": path, "code": code, "metadata": nb.get("metadata", {})}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
 def chapter_modules(stem: str, read: Reader = _working_tree) -> list[str]:
     """Repository paths of the package modules chapter `stem` reaches (sorted). A runner module reached is
     included, the safe side; `runner_imports` says where one is."""

@@ -315,11 +315,11 @@ def banner(run: dict, changed: list[str]) -> dict:
     return {"cell_type": "markdown", "metadata": {"tags": ["stale-banner"]}, "source": text}
 
 
-def with_banner(nb_path: Path, run: dict, changed: list[str]) -> str:
-    """The executed notebook's text with `banner` after its title cell."""
-    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+def with_banner(nb: dict, run: dict, changed: list[str]) -> dict:
+    """A copy of the executed notebook `nb` with `banner` after its title cell."""
+    nb = {**nb, "cells": list(nb["cells"])}
     nb["cells"].insert(1, {**banner(run, changed), "id": "stale-banner"})
-    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    return nb
 
 
 def check_manifest(preset: str, stems: list[str], root: Path | None = None) -> list[str]:
