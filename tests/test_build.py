@@ -343,9 +343,10 @@ def _cell(kind, source, tags=(), outputs=None):
 
 
 def test_the_page_shows_the_current_prose_over_the_run_only_when_the_code_is_the_same():
-    """A wording fix reaches the page without recomputing: markdown and display tags come from the current
-    notebook, outputs (and the cells the run added: injected parameters, seeds note) from the run; when the
-    code cells differ the run keeps its own prose, which matches its outputs."""
+    """A wording fix reaches the page without recomputing: markdown (edited, added, removed) and display tags
+    come from the current notebook, outputs (and the cells the run added: injected parameters, seeds note,
+    where they stood) from the run; when the code cells differ the run keeps its own prose, which matches
+    its outputs."""
     out = [{"output_type": "stream", "name": "stdout", "text": "0.42\n"}]
     source = [_cell("markdown", "# Title"), _cell("code", "steps = 4", ["parameters"]),
               _cell("markdown", "Old words."), _cell("code", "print(0.42)", ["remove-input"])]
@@ -363,6 +364,13 @@ def test_the_page_shows_the_current_prose_over_the_run_only_when_the_code_is_the
         ("print(0.42)", ["hide-input"])]
     assert page["cells"][-1]["outputs"] == out and page["cells"][-1]["metadata"]["papermill"] == {"duration": 1.0}
     assert run["cells"][4]["source"] == "Old words."  # the run itself is untouched
+    rewritten = {"cells": [_cell("markdown", "# Title"), _cell("markdown", "A new paragraph."), source[1],
+                           _cell("code", "print(0.42)"), _cell("markdown", "A closing paragraph.")], "metadata": {}}
+    page = build.with_current_prose(run, rewritten)  # markdown added, removed, moved: the run's cells follow
+    assert [("".join(c["source"]), c["metadata"].get("tags")) for c in page["cells"]] == [
+        ("# Title", None), ("seeds", ["seeds-note"]), ("A new paragraph.", None), ("steps = 4", ["parameters"]),
+        ("steps = 8", ["injected-parameters", "remove-cell"]), ("print(0.42)", None), ("A closing paragraph.", None)]
+    assert page["cells"][5]["outputs"] == out and page["metadata"] == run["metadata"]
     changed_code = {"cells": [*now["cells"][:3], _cell("code", "print(0.43)")], "metadata": {}}
     added_cell = {"cells": [*now["cells"], _cell("code", "y = 1")], "metadata": {}}
     code_to_markdown = {"cells": [*now["cells"][:3], _cell("markdown", "print(0.42)")], "metadata": {}}

@@ -320,38 +320,52 @@ RUN_CELL_TAGS = ("injected-parameters", "seeds-note", "stale-banner")  # cells a
 
 
 def with_current_prose(executed: dict, source: dict) -> dict | None:
-    """The executed notebook `executed` with the prose of its current `source`: every markdown cell, and the
-    tags of every code cell (which show or hide it), taken from `source`; the code cells' outputs stay.
-    Only when the two have the same cells in the same order with the same code, the cells a run adds
-    (`RUN_CELL_TAGS`) aside; else None (its outputs came from other code: the run keeps its own prose).
-    So a wording fix reaches the page without recomputing the chapter, and a glue name the new prose
-    reads that the run never glued fails the render (warnings are errors)."""
+    """The page of a run with its notebook's current prose: the cells of the current `source` in its order,
+    markdown as written there, each code cell replaced by the run's cell of the same code (its outputs, with
+    the tags of `source`, which show or hide it), and the cells the run added (`RUN_CELL_TAGS`) kept where
+    they stood: after the same code cell, or after as many leading markdown cells. Only when the run's code
+    cells are the notebook's, one for one in order with the same source; else None (its outputs came from
+    other code: the run keeps the prose written with it). Markdown cells may be edited, added or removed:
+    a wording fix reaches the page without recomputing the chapter, and prose that reads a glue name the
+    run never made fails the render (warnings are errors)."""
     import copy
 
     def added(cell: dict) -> bool:
         return any(t in cell.get("metadata", {}).get("tags", []) for t in RUN_CELL_TAGS)
 
-    own = [c for c in executed["cells"] if not added(c)]
-    cells = source["cells"]
-    if len(own) != len(cells) or any(
-            a["cell_type"] != b["cell_type"] or (a["cell_type"] == "code" and "".join(a["source"]) != "".join(b["source"]))
-            for a, b in zip(own, cells)):
+    run_code = [c for c in executed["cells"] if c["cell_type"] == "code" and not added(c)]
+    code = [c for c in source["cells"] if c["cell_type"] == "code"]
+    if len(run_code) != len(code) or any("".join(a["source"]) != "".join(b["source"]) for a, b in zip(run_code, code)):
         return None
-    now = iter(cells)
-    out = copy.deepcopy(executed)
-    for i, cell in enumerate(executed["cells"]):
+    after_code: dict[int, list] = {}  # added cells by the run's code cell they follow
+    leading: dict[int, list] = {}  # added cells before any code, by the markdown cells before them
+    k = lead = 0
+    for cell in executed["cells"]:
         if added(cell):
-            continue
-        current, mine = next(now), out["cells"][i]
-        mine["metadata"] = {k: v for k, v in mine.get("metadata", {}).items() if k != "tags"}  # papermill's stay
-        if current.get("metadata", {}).get("tags"):
-            mine["metadata"]["tags"] = list(current["metadata"]["tags"])
-        if cell["cell_type"] != "code":
-            mine["source"] = copy.deepcopy(current["source"])
-            mine.pop("attachments", None)
-            if "attachments" in current:
-                mine["attachments"] = copy.deepcopy(current["attachments"])
-    return out
+            (after_code.setdefault(k - 1, []) if k else leading.setdefault(lead, [])).append(copy.deepcopy(cell))
+        elif cell["cell_type"] == "code":
+            k += 1
+        elif not k:
+            lead += 1
+    cells, k, lead = list(leading.pop(0, [])), 0, 0
+    for cell in source["cells"]:
+        if cell["cell_type"] == "code":
+            if not k:  # whatever stood before the first code cell and has not found its place
+                cells += [c for n in sorted(leading) for c in leading[n]]
+                leading.clear()
+            mine = copy.deepcopy(run_code[k])
+            mine["metadata"] = {m: v for m, v in mine.get("metadata", {}).items() if m != "tags"}  # papermill's stay
+            if cell.get("metadata", {}).get("tags"):
+                mine["metadata"]["tags"] = list(cell["metadata"]["tags"])
+            cells += [mine, *after_code.get(k, [])]
+            k += 1
+        else:
+            cells.append(copy.deepcopy(cell))
+            if not k:
+                lead += 1
+                cells += leading.pop(lead, [])
+    cells += [c for n in sorted(leading) for c in leading[n]]  # a notebook without code cells
+    return {**copy.deepcopy({m: v for m, v in executed.items() if m != "cells"}), "cells": cells}
 
 
 def publish_outputs(outputs) -> None:
