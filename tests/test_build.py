@@ -399,3 +399,53 @@ def test_a_real_chapters_inputs_ignore_its_prose_and_its_page_shows_the_new_pros
     nb["cells"][code]["source"] = "".join(nb["cells"][code]["source"]) + "\npass\n"
     edited.write_text(json.dumps(nb))
     assert build.input_hash(stem, params) != before
+
+
+def test_the_cells_a_run_added_go_back_by_the_rule_that_placed_them():
+    """The seeds note after the first markdown cell (as `add_seeds_note` puts it), the injected parameters
+    after the parameters cell, even where a code cell comes before the title or the title is rewritten."""
+    run = {"cells": [_cell("code", "steps = 4", ["parameters"]), _cell("code", "steps = 8", ["injected-parameters"]),
+                     _cell("markdown", "# Title"), _cell("markdown", "seeds", ["seeds-note"]), _cell("code", "x = 1")],
+           "metadata": {}}
+    now = {"cells": [_cell("code", "steps = 4", ["parameters"]), _cell("markdown", "# A new title"),
+                     _cell("markdown", "New."), _cell("code", "x = 1")], "metadata": {}}
+    page = build.with_current_prose(run, now)
+    assert ["".join(c["source"]) for c in page["cells"]] == ["steps = 4", "steps = 8", "# A new title", "seeds", "New.",
+                                                            "x = 1"]
+
+
+GLUE_READ = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)|```\{glue(?::\w+)?\}\s+(\S+)")
+
+
+def test_every_stored_page_keeps_its_run_cells_and_its_prose_reads_only_what_the_run_glued():
+    """For each committed book run whose code is the notebook's: the page built from it has every cell of
+    the run (the seeds note after the title, the injected parameters after the parameters cell) and every
+    glue name its current prose reads was glued by that run, so the render cannot miss one."""
+    from xalign_utils import stored
+
+    checked = 0
+    for stem in build.notebooks():
+        path = stored.chapter_dir("book", stem) / stored.FILES["notebook"]
+        if not path.exists():
+            continue
+        run = json.loads(path.read_text())
+        page = build.with_current_prose(run, json.loads(build._notebook_path(stem).read_text()))
+        if page is None:  # its code changed since: the page keeps the run's own prose (under a banner)
+            continue
+        checked += 1
+        code_ids = [c["id"] for c in run["cells"] if c["cell_type"] == "code"]
+        assert [c["id"] for c in page["cells"] if c["cell_type"] == "code"] == code_ids, stem
+        for i, cell in enumerate(run["cells"]):
+            tags = cell.get("metadata", {}).get("tags", [])
+            if "injected-parameters" in tags:
+                j = next(j for j, c in enumerate(page["cells"]) if c["id"] == cell["id"])
+                assert "parameters" in page["cells"][j - 1]["metadata"].get("tags", []), stem
+            if "seeds-note" in tags:
+                first = next(j for j, c in enumerate(page["cells"]) if c["cell_type"] == "markdown")
+                assert page["cells"][first + 1]["source"] == cell["source"], stem
+        glued = {o["metadata"]["scrapbook"]["name"] for c in run["cells"] for o in c.get("outputs", [])
+                 if "scrapbook" in o.get("metadata", {})}
+        read = {a or b for c in page["cells"] if c["cell_type"] == "markdown"
+                for a, b in GLUE_READ.findall("".join(c["source"]))}
+        assert read and read <= glued, f"{stem} reads glue names its stored run never made: {sorted(read - glued)}"
+    assert checked  # not vacuous: at least one stored chapter is current

@@ -322,8 +322,9 @@ RUN_CELL_TAGS = ("injected-parameters", "seeds-note", "stale-banner")  # cells a
 def with_current_prose(executed: dict, source: dict) -> dict | None:
     """The page of a run with its notebook's current prose: the cells of the current `source` in its order,
     markdown as written there, each code cell replaced by the run's cell of the same code (its outputs, with
-    the tags of `source`, which show or hide it), and the cells the run added (`RUN_CELL_TAGS`) kept where
-    they stood: after the same code cell, or after as many leading markdown cells. Only when the run's code
+    the tags of `source`, which show or hide it), and the cells the run added (`RUN_CELL_TAGS`) put back by
+    the rule that placed them: the seeds note after the first markdown cell (`add_seeds_note`), any other
+    (papermill's injected parameters) after the same code cell as in the run. Only when the run's code
     cells are the notebook's, one for one in order with the same source; else None (its outputs came from
     other code: the run keeps the prose written with it). Markdown cells may be edited, added or removed:
     a wording fix reaches the page without recomputing the chapter, and prose that reads a glue name the
@@ -337,22 +338,17 @@ def with_current_prose(executed: dict, source: dict) -> dict | None:
     code = [c for c in source["cells"] if c["cell_type"] == "code"]
     if len(run_code) != len(code) or any("".join(a["source"]) != "".join(b["source"]) for a, b in zip(run_code, code)):
         return None
-    after_code: dict[int, list] = {}  # added cells by the run's code cell they follow
-    leading: dict[int, list] = {}  # added cells before any code, by the markdown cells before them
-    k = lead = 0
+    notes, after_code, k = [], {}, 0  # after_code: added cells by the run's code cell they follow (-1: none)
     for cell in executed["cells"]:
-        if added(cell):
-            (after_code.setdefault(k - 1, []) if k else leading.setdefault(lead, [])).append(copy.deepcopy(cell))
+        if "seeds-note" in cell.get("metadata", {}).get("tags", []):
+            notes.append(copy.deepcopy(cell))
+        elif added(cell):
+            after_code.setdefault(k - 1, []).append(copy.deepcopy(cell))
         elif cell["cell_type"] == "code":
             k += 1
-        elif not k:
-            lead += 1
-    cells, k, lead = list(leading.pop(0, [])), 0, 0
+    cells, k = list(after_code.get(-1, [])), 0
     for cell in source["cells"]:
         if cell["cell_type"] == "code":
-            if not k:  # whatever stood before the first code cell and has not found its place
-                cells += [c for n in sorted(leading) for c in leading[n]]
-                leading.clear()
             mine = copy.deepcopy(run_code[k])
             mine["metadata"] = {m: v for m, v in mine.get("metadata", {}).items() if m != "tags"}  # papermill's stay
             if cell.get("metadata", {}).get("tags"):
@@ -361,10 +357,8 @@ def with_current_prose(executed: dict, source: dict) -> dict | None:
             k += 1
         else:
             cells.append(copy.deepcopy(cell))
-            if not k:
-                lead += 1
-                cells += leading.pop(lead, [])
-    cells += [c for n in sorted(leading) for c in leading[n]]  # a notebook without code cells
+    first = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"), -1)
+    cells[first + 1:first + 1] = notes
     return {**copy.deepcopy({m: v for m, v in executed.items() if m != "cells"}), "cells": cells}
 
 

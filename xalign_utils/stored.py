@@ -3,7 +3,7 @@
 The `book` preset trains for hours; its chapters are executed once (GPU when lent, else CPU chapter by
 chapter) and stored in `book/runs/<preset>/<stem>/`: the executed notebook (figures re-encoded as
 palette PNGs), its recorded metrics, result rows and per-item outcomes, and `run.json` saying what they
-were computed from (hashes of the chapter source, the package, the data manifest, the checkpoints' logs,
+were computed from (hashes of the chapter's code cells, the package, the data manifest, the checkpoints' logs,
 the parameters and the upstream chapters' outputs), at which commit, on which machine and how long it
 took. `manifest.json` beside the chapters lists every `run.json`.
 
@@ -316,9 +316,10 @@ def banner(run: dict, changed: list[str]) -> dict:
 
 
 def with_banner(nb: dict, run: dict, changed: list[str]) -> dict:
-    """A copy of the executed notebook `nb` with `banner` after its title cell."""
+    """A copy of the executed notebook `nb` with `banner` after its title cell (its first markdown cell)."""
     nb = {**nb, "cells": list(nb["cells"])}
-    nb["cells"].insert(1, {**banner(run, changed), "id": "stale-banner"})
+    first = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"), -1)
+    nb["cells"].insert(first + 1, {**banner(run, changed), "id": "stale-banner"})
     return nb
 
 
