@@ -186,17 +186,26 @@ def test_finished_seeds_are_committed_and_a_fresh_clone_resumes_from_them(tmp_pa
     runs = tmp_path / "runs"
     out = tiny_chapter(tmp_path, monkeypatch)
     args = ("tiny", {"preset": "book"}, (0, 1, 2), "key-1", out / "tiny.ipynb", out / "m.json", out / "r.csv")
-    build.execute_seeds(*args)
+    first = build.execute_seeds(*args)
+    took = {}
     for s in (1, 2):
         kept = stored.seed_dir("book", "tiny", s)
         assert (kept / "inputs").read_text() == "key-1" and any((kept / "intervals").iterdir())
         assert not list(kept.glob("*.ipynb"))  # small: no notebook
+        took[s] = float((kept / "seconds").read_text())
+    assert 0 < took[1] + took[2] < first  # seed 0 ran too
+    for s in (1, 2):  # as if each had taken 1000 s in an earlier session (its list of digests follows)
+        kept = stored.seed_dir("book", "tiny", s)
+        (kept / "seconds").write_text("1000.0\n")
+        listed = json.loads((kept / stored.SEED_LIST).read_text())
+        (kept / stored.SEED_LIST).write_text(json.dumps({**listed, "seconds": stored.digest(kept / "seconds")}))
     import shutil
 
     shutil.rmtree(tmp_path / "_build")
     capsys.readouterr()
-    build.execute_seeds(*args)
+    again = build.execute_seeds(*args)
     said = capsys.readouterr().out
+    assert 2000 < again < 2000 + 5 * first  # the restored seeds' seconds count: a stored wall_s is the whole cost
     assert "seed 1 restored from its committed run" in said and "seed 2 restored" in said
     assert "tiny: seed 1\n" not in said
     assert json.loads((out / "m.json").read_text())["diff"]["value"] == pytest.approx(0.11)

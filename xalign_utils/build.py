@@ -454,7 +454,9 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
     combines, so its intervals and verdicts cover seeds x items. Its rows and per-item outcomes are then
     joined with the other seeds' (the results table holds every seed). With `parallel` > 1 the extra seeds
     that must run go `parallel` at a time, each in a process of its own (a chapter built alone on several
-    cores); the combining run waits for them. Returns the seconds of all runs."""
+    cores); the combining run waits for them. Returns the seconds of all runs, those of seeds kept or
+    restored from an earlier run included (each seed's folder keeps its `seconds`), so a stored run's
+    `wall_s` is the chapter's whole cost even when its seeds ran in several sessions."""
     from . import seeds as S
     from . import stored
 
@@ -462,10 +464,17 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
     keep = stored.is_stored(params["preset"])
     saved = {k: os.environ.get(k) for k in (S.RECORD_ENV, S.COMBINE_ENV)}
 
-    def finished(s: int, d: Path) -> None:
+    def finished(s: int, d: Path, seconds: float) -> None:
+        atomic_write_text(d / "seconds", f"{seconds:.1f}\n")  # before the stamp, which says the seed is done
         atomic_write_text(d / "inputs", key)
         if keep:  # committed: a later session, on another machine, resumes from it
             stored.keep_seed(params["preset"], stem, s, d)
+
+    def earlier(d: Path) -> float:  # the seconds of a seed that ran before (0 for one finished by older code)
+        try:
+            return float((d / "seconds").read_text())
+        except (OSError, ValueError):
+            return 0.0
 
     try:
         for s in seeds[1:]:
@@ -474,6 +483,7 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
             stamp = d / "inputs"
             if stamp.exists() and stamp.read_text() == key and (d / "results.csv").exists():
                 print(f"{stem}: seed {s} kept from an earlier run", flush=True)
+                total += earlier(d)
                 committed = stored.seed_dir(params["preset"], stem, s)
                 if keep and not (stored.seed_complete(committed) and (committed / "inputs").read_text() == key):
                     stored.keep_seed(params["preset"], stem, s, d)  # finished before a kill, or by older code
@@ -481,6 +491,7 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
             if keep and stored.restore_seed(params["preset"], stem, s, d, key):
                 print(f"{stem}: seed {s} restored from its committed run "
                       f"({_shown(stored.seed_dir(params['preset'], stem, s))})", flush=True)
+                total += earlier(d)
                 continue
             stamp.unlink(missing_ok=True)
             shutil.rmtree(d / "intervals", ignore_errors=True)
@@ -507,7 +518,7 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
                         pool.shutdown(wait=False, cancel_futures=True)  # the queued seeds do not start
                         continue
                     total += seconds
-                    finished(s, d)
+                    finished(s, d, seconds)
                 if errors:
                     if len(errors) > 1:
                         print(f"{stem}: seeds {', '.join(str(s) for s, _ in errors)} failed", flush=True)
@@ -517,7 +528,7 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
                 print(f"{stem}: seed {s}", flush=True)
                 seconds = _execute_seed(stem, {**params, "seed": s}, d, str(d / "intervals"))
                 total += seconds
-                finished(s, d)
+                finished(s, d, seconds)
         d0 = seed_dir(params["preset"], stem, seeds[0])
         own = d0 / "intervals"
         shutil.rmtree(own, ignore_errors=True)

@@ -229,7 +229,8 @@ def restore(preset: str, stem: str, targets: dict[str, Path], root: Path | None 
 
 # ---------------------------------------------------------------- partial runs: one seed at a time
 
-SEED_FILES = ("inputs", "metrics.json", "results.csv", "results.items.npz")  # and its `intervals/` folder
+SEED_FILES = ("inputs", "metrics.json", "results.csv", "results.items.npz", "seconds")  # and its `intervals/` folder;
+# `seconds`: how long the seed's run took, added to the stored run's `wall_s` when it is restored
 SEED_LIST = "files.json"  # every file of a committed seed with its sha256: a seed missing one is not restored
 
 
