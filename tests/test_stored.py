@@ -117,7 +117,8 @@ def test_stale_is_refused_for_a_preset_that_is_not_stored():
 def test_a_book_build_killed_with_sigkill_resumes_and_never_stores_a_partial_run(tmp_path):
     """`xalign build --preset book` on one chapter (00b, about half a minute), killed with SIGKILL while
     the notebook runs: nothing is stored; run again, it executes and stores the chapter; a third run
-    restores it without executing."""
+    restores it without executing; with the stored run gone, a fourth stores it from the finished build,
+    with the seconds that build took."""
     env = {**os.environ, "XALIGN_RUNS_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "xalign_utils.cli", "build", "--preset", "book", "--notebook", "00b_emergence",
            "--no-render", "--force", "--jobs", "1"]
@@ -136,6 +137,14 @@ def test_a_book_build_killed_with_sigkill_resumes_and_never_stores_a_partial_run
     assert stored.check_manifest("book", ["00b_emergence"], tmp_path) == []
     third = subprocess.run(cmd[:-3] + ["--jobs", "1"], env=env, cwd=build.ROOT, capture_output=True, text=True)
     assert third.returncode == 0 and "00b_emergence: stored run of" in third.stdout, third.stdout
+    wall = stored.read_run("book", "00b_emergence", tmp_path)["wall_s"]
+    assert wall > 0
+    import shutil
+
+    shutil.rmtree(tmp_path / "book" / "00b_emergence")  # its build finished, its stored run is gone
+    fourth = subprocess.run(cmd[:-3] + ["--jobs", "1"], env=env, cwd=build.ROOT, capture_output=True, text=True)
+    assert fourth.returncode == 0 and "00b_emergence: stored from its finished build" in fourth.stdout, fourth.stdout
+    assert stored.read_run("book", "00b_emergence", tmp_path)["wall_s"] == wall  # its seconds, not 0
 
 
 def test_every_stale_stored_chapter_gets_a_banner_when_the_book_renders(tmp_path, monkeypatch):

@@ -685,7 +685,9 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     continue
                 if keep and not force and out.exists() and stamp.exists() and stamp.read_text() == key \
                         and (run is None or run["hash"] != key):  # executed, killed before it was stored
-                    S.store(p.name, stem, _targets(p.name, stem, out), parts, 0.0)
+                    took = stamp.with_suffix(".seconds")  # written beside the stamp when it ran
+                    S.store(p.name, stem, _targets(p.name, stem, out), parts,
+                            float(took.read_text()) if took.exists() else 0.0)
                     S.drop_seeds(p.name, stem)
                     print(f"{tag(stem)}: stored from its finished build", flush=True)
                     timings[stem] = None
@@ -720,6 +722,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     # between the two leaves a stored run whose stamp is missing, never the reverse)
                     S.store(p.name, stem, _targets(p.name, stem, future.out), future.parts, seconds)
                     S.drop_seeds(p.name, stem)  # the stored run holds every seed now
+                atomic_write_text(future.stamp.with_suffix(".seconds"), f"{seconds:.1f}\n")
                 atomic_write_text(future.stamp, future.key)
                 timings[stem] = seconds
                 done.add(stem)
