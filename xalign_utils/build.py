@@ -400,8 +400,12 @@ def _die_with_parent(parent: int, every: float = 0.5) -> None:
     """Initializer of the build's worker processes: a daemon thread ends the worker (`os._exit`) once its
     parent `parent` is gone, so a build killed with SIGKILL (its own process only) leaves no worker running
     a seed or a chapter in the background, writing into folders a resumed build reuses. The worker's kernels
-    follow it: ipykernel ends a kernel whose parent process has exited."""
+    follow it: ipykernel ends a kernel whose parent process has exited. The worker ignores Ctrl-C (SIGINT,
+    sent to the whole foreground group): the build that started it decides (`_stop_workers`)."""
+    import signal
     import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -409,6 +413,31 @@ def _die_with_parent(parent: int, every: float = 0.5) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+class _StopWorkersOnCtrlC:
+    """`with ProcessPoolExecutor(...) as pool, _StopWorkersOnCtrlC():` kills the workers on Ctrl-C before the
+    pool's own exit would wait for the chapters they run (this exit runs first)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb) -> bool:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            _stop_workers()
+        return False
+
+
+def _stop_workers() -> None:
+    """Ctrl-C in a build: kill its worker processes at once (their kernels follow them, `_die_with_parent`),
+    instead of waiting for the chapters they run. What they were writing is left as partial files that no
+    run reads as finished; finished chapters and seeds are kept, so the same command resumes."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.kill()
+    for child in multiprocessing.active_children():
+        child.join(5)
 
 
 def _execute_in_worker(stem: str, params: dict, out: Path, metrics_json: Path, results_csv: Path, threads: int,
@@ -502,7 +531,8 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
 
             print(f"{stem}: seeds {', '.join(str(s) for s, _ in pending)}, {parallel} at a time", flush=True)
             with ProcessPoolExecutor(max_workers=parallel, mp_context=get_context("spawn"),
-                                     initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+                                     initializer=_die_with_parent, initargs=(os.getpid(),)) as pool, \
+                    _StopWorkersOnCtrlC():
                 source = _notebook_path(stem)  # resolved here: the workers start afresh
                 futures = {pool.submit(_execute_seed, stem, {**params, "seed": s}, d, str(d / "intervals"), source): (s, d)
                            for s, d in pending}
@@ -658,7 +688,8 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
         return f"[{position[stem]}/{len(stems)}] {stem}"
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool, \
+            _StopWorkersOnCtrlC():
         while (todo and not failures) or running:
             ready = ready_notebooks(todo, set(running.values()), upstream)
             for stem in ready if not failures else []:
