@@ -216,3 +216,18 @@ def test_stored_only_renders_nothing_it_would_have_to_compute(tmp_path, monkeypa
         build.build("book", stored_only=True, render=False)
     with pytest.raises(build.BuildError, match="--stored-only applies to stored presets"):
         build.build("ci", stored_only=True, render=False)
+
+
+def test_a_seeded_chapters_inputs_name_the_presets_seeds(monkeypatch):
+    """A chapter run once per seed and combined depends on which seeds: more seeds at the book preset restale
+    it (they did not: the seeds were in no input); a chapter that is not seeded (00b) does not list them."""
+    import dataclasses
+
+    from xalign_utils import presets
+
+    params = build.preset_parameters("01_parallel_data", "book")
+    assert build.input_components("01_parallel_data", params)["seeds"] == [0, 1, 2]
+    before = build.input_hash("01_parallel_data", params)
+    monkeypatch.setitem(presets.PRESETS, "book", dataclasses.replace(presets.PRESETS["book"], seeds=(0, 1, 2, 3)))
+    assert build.input_hash("01_parallel_data", params) != before
+    assert "seeds" not in build.input_components("00b_emergence", build.preset_parameters("00b_emergence", "book"))

@@ -100,6 +100,8 @@ def input_components(stem: str, params: dict) -> dict:
         "checkpoints": _sha((ROOT / "checkpoints").rglob("training_log.json")) if (ROOT / "checkpoints").exists() else "",
         "parameters": params,
     }
+    if seeded(stem):  # it runs once per seed of the preset and combines them: more seeds, other intervals
+        parts["seeds"] = list(get_preset(params["preset"]).seeds)
     curves = budget_curves_digest(stem)
     if curves:  # the chapter shows its methods' stored budget curves
         parts["budget curves"] = curves
