@@ -497,6 +497,9 @@ def test_ctrl_c_stops_a_build_at_once_in_one_line_and_leaves_nothing_running(tmp
                             stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
+        import select
+
+        assert select.select([proc.stdout], [], [], 120)[0], "the build printed nothing in 120 s"
         assert "00b_emergence: running" in proc.stdout.readline()
         deadline = time.monotonic() + 120
         while not any("ipykernel" in _cmdline(p) for p in _descendants(proc.pid)):  # the kernel is up

@@ -227,6 +227,10 @@ def test_a_seeded_chapters_inputs_name_the_presets_seeds(monkeypatch):
 
     params = build.preset_parameters("01_parallel_data", "book")
     assert build.input_components("01_parallel_data", params)["seeds"] == [0, 1, 2]
+    for stem in build.notebooks():  # the committed runs say which seeds they combined: the preset's
+        run = stored.read_run("book", stem)
+        if run is not None and build.seeded(stem):
+            assert run["inputs"]["seeds"] == list(presets.get_preset("book").seeds), stem
     before = build.input_hash("01_parallel_data", params)
     monkeypatch.setitem(presets.PRESETS, "book", dataclasses.replace(presets.PRESETS["book"], seeds=(0, 1, 2, 3)))
     assert build.input_hash("01_parallel_data", params) != before

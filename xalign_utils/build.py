@@ -513,18 +513,21 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
             folders.append(d / "intervals")
             stamp = d / "inputs"
             if stamp.exists() and stamp.read_text() == key and (d / "results.csv").exists():
-                print(f"{stem}: seed {s} kept from an earlier run", flush=True)
                 total += earlier(d)
+                print(f"{stem}: seed {s} kept from an earlier run ({earlier(d):.0f} s of run time, counted in the "
+                      f"chapter's total)", flush=True)
                 committed = stored.seed_dir(params["preset"], stem, s)
                 if keep and not (stored.seed_complete(committed) and (committed / "inputs").read_text() == key):
                     stored.keep_seed(params["preset"], stem, s, d)  # finished before a kill, or by older code
                 continue
             if keep and stored.restore_seed(params["preset"], stem, s, d, key):
-                print(f"{stem}: seed {s} restored from its committed run "
-                      f"({_shown(stored.seed_dir(params['preset'], stem, s))})", flush=True)
                 total += earlier(d)
+                print(f"{stem}: seed {s} restored from its committed run "
+                      f"({_shown(stored.seed_dir(params['preset'], stem, s))}; {earlier(d):.0f} s of run time, "
+                      f"counted in the chapter's total)", flush=True)
                 continue
             stamp.unlink(missing_ok=True)
+            (d / "seconds").unlink(missing_ok=True)  # with its stamp: a later stamp must not find an older run's
             shutil.rmtree(d / "intervals", ignore_errors=True)
             pending.append((s, d))
         if parallel > 1 and len(pending) > 1:
@@ -543,7 +546,7 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
                     s, d = futures[future]
                     try:
                         seconds = future.result()
-                    except BaseException as e:  # noqa: BLE001
+                    except Exception as e:  # noqa: BLE001 (a worker's error; Ctrl-C is not one: it stops the build)
                         errors.append((s, e))
                         print(f"{stem}: seed {s} failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
                               f"the seeds already running finish first", flush=True)
@@ -732,6 +735,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     done.add(stem)
                     continue
                 stamp.unlink(missing_ok=True)  # outputs are replaced one by one: a kill between must not look done
+                stamp.with_suffix(".seconds").unlink(missing_ok=True)
                 print(f"{tag(stem)}: running ({', '.join(f'{k}={v}' for k, v in params.items())})", flush=True)
                 future = pool.submit(_execute_in_worker, stem, params, out, metrics_file(p.name, stem),
                                      results_file(p.name, stem), threads, p.seeds if seeded(stem) else (), key,
@@ -747,7 +751,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                 stem = running.pop(future)
                 try:
                     seconds = future.result()
-                except BaseException as e:  # noqa: BLE001 (reported after the running notebooks finish)
+                except Exception as e:  # noqa: BLE001 (reported after the running notebooks finish; Ctrl-C stops all)
                     print(f"{tag(stem)}: FAILED", flush=True)
                     failures.append(e)
                     continue

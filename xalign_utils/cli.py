@@ -202,9 +202,9 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError) as e:  # our one-line errors, never a deep traceback
         print(f"xalign: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C: the build has stopped its workers (`build._stop_workers`)
-        print("xalign: interrupted; what finished is kept (chapters, and seeds of a stored preset), so the same "
-              "command resumes there", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: a build has stopped its workers (`build._stop_workers`)
+        print("xalign: interrupted" + ("; what finished is kept (chapters, and seeds of a stored preset), so the same "
+                                       "command resumes there" if args.func is _build else ""), file=sys.stderr)
         return 130
 
 
