@@ -325,13 +325,15 @@ def with_current_prose(executed: dict, source: dict) -> dict | None:
     """The page of a run with its notebook's current prose: the cells of the current `source` in its order,
     markdown as written there, each code cell replaced by the run's cell of the same code (its outputs, with
     the tags of `source`, which show or hide it), and the cells the run added (`RUN_CELL_TAGS`) put back by
-    the rule that placed them: the seeds note after the first markdown cell (`add_seeds_note`), any other
+    the rule that placed them: the seeds note under the title (`stored.after_title`), any other
     (papermill's injected parameters) after the same code cell as in the run. Only when the run's code
     cells are the notebook's, one for one in order with the same source; else None (its outputs came from
     other code: the run keeps the prose written with it). Markdown cells may be edited, added or removed:
     a wording fix reaches the page without recomputing the chapter, and prose that reads a glue name the
     run never made fails the render (warnings are errors)."""
     import copy
+
+    from .stored import after_title
 
     def added(cell: dict) -> bool:
         return any(t in cell.get("metadata", {}).get("tags", []) for t in RUN_CELL_TAGS)
@@ -359,8 +361,8 @@ def with_current_prose(executed: dict, source: dict) -> dict | None:
             k += 1
         else:
             cells.append(copy.deepcopy(cell))
-    first = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"), -1)
-    cells[first + 1:first + 1] = notes
+    at = after_title(cells)
+    cells[at:at] = notes
     return {**copy.deepcopy({m: v for m, v in executed.items() if m != "cells"}), "cells": cells}
 
 
@@ -396,6 +398,19 @@ def ready_notebooks(todo: list[str], running: set[str], reads) -> list[str]:
     """The notebooks of `todo` (in order) that can start now: none of the notebooks they read
     (`reads(stem)`) is still to run or running."""
     return [s for s in todo if not any(u in todo or u in running for u in reads(s))]
+
+
+def _write_seconds(path: Path, seconds: float) -> None:
+    """Keep how long a run took beside its stamp (written before the stamp, removed with it)."""
+    atomic_write_text(path, f"{seconds:.1f}\n")
+
+
+def _read_seconds(path: Path) -> float:
+    """What `_write_seconds` kept; 0 where there is none (a run finished by older code)."""
+    try:
+        return float(Path(path).read_text())
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _die_with_parent(parent: int, every: float = 0.5) -> None:
@@ -496,16 +511,10 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
     saved = {k: os.environ.get(k) for k in (S.RECORD_ENV, S.COMBINE_ENV)}
 
     def finished(s: int, d: Path, seconds: float) -> None:
-        atomic_write_text(d / "seconds", f"{seconds:.1f}\n")  # before the stamp, which says the seed is done
+        _write_seconds(d / "seconds", seconds)  # before the stamp, which says the seed is done
         atomic_write_text(d / "inputs", key)
         if keep:  # committed: a later session, on another machine, resumes from it
             stored.keep_seed(params["preset"], stem, s, d)
-
-    def earlier(d: Path) -> float:  # the seconds of a seed that ran before (0 for one finished by older code)
-        try:
-            return float((d / "seconds").read_text())
-        except (OSError, ValueError):
-            return 0.0
 
     try:
         for s in seeds[1:]:
@@ -513,17 +522,19 @@ def execute_seeds(stem: str, params: dict, seeds: tuple[int, ...], key: str, out
             folders.append(d / "intervals")
             stamp = d / "inputs"
             if stamp.exists() and stamp.read_text() == key and (d / "results.csv").exists():
-                total += earlier(d)
-                print(f"{stem}: seed {s} kept from an earlier run ({earlier(d):.0f} s of run time, counted in the "
+                earlier = _read_seconds(d / "seconds")
+                total += earlier
+                print(f"{stem}: seed {s} kept from an earlier run ({earlier:.0f} s of run time, counted in the "
                       f"chapter's total)", flush=True)
                 committed = stored.seed_dir(params["preset"], stem, s)
                 if keep and not (stored.seed_complete(committed) and (committed / "inputs").read_text() == key):
                     stored.keep_seed(params["preset"], stem, s, d)  # finished before a kill, or by older code
                 continue
             if keep and stored.restore_seed(params["preset"], stem, s, d, key):
-                total += earlier(d)
+                earlier = _read_seconds(d / "seconds")
+                total += earlier
                 print(f"{stem}: seed {s} restored from its committed run "
-                      f"({_shown(stored.seed_dir(params['preset'], stem, s))}; {earlier(d):.0f} s of run time, "
+                      f"({_shown(stored.seed_dir(params['preset'], stem, s))}; {earlier:.0f} s of run time, "
                       f"counted in the chapter's total)", flush=True)
                 continue
             stamp.unlink(missing_ok=True)
@@ -602,10 +613,11 @@ def seeds_note(seeds: tuple[int, ...]) -> dict:
 
 
 def add_seeds_note(path: Path, seeds: tuple[int, ...]) -> None:
-    """Put `seeds_note` after the executed notebook's title cell (the first markdown cell)."""
+    """Put `seeds_note` under the executed notebook's title (`stored.after_title`)."""
+    from .stored import after_title
+
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    first = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"), -1)
-    nb["cells"].insert(first + 1, seeds_note(seeds))
+    nb["cells"].insert(after_title(nb["cells"]), seeds_note(seeds))
     atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -721,9 +733,8 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     continue
                 if keep and not force and out.exists() and stamp.exists() and stamp.read_text() == key \
                         and (run is None or run["hash"] != key):  # executed, killed before it was stored
-                    took = stamp.with_suffix(".seconds")  # written beside the stamp when it ran
-                    S.store(p.name, stem, _targets(p.name, stem, out), parts,
-                            float(took.read_text()) if took.exists() else 0.0)
+                    took = _read_seconds(stamp.with_suffix(".seconds"))  # kept beside the stamp when it ran
+                    S.store(p.name, stem, _targets(p.name, stem, out), parts, took)
                     S.drop_seeds(p.name, stem)
                     print(f"{tag(stem)}: stored from its finished build", flush=True)
                     timings[stem] = None
@@ -759,7 +770,7 @@ def build(preset: str = "ci", only: list[str] | None = None, render: bool = True
                     # between the two leaves a stored run whose stamp is missing, never the reverse)
                     S.store(p.name, stem, _targets(p.name, stem, future.out), future.parts, seconds)
                     S.drop_seeds(p.name, stem)  # the stored run holds every seed now
-                atomic_write_text(future.stamp.with_suffix(".seconds"), f"{seconds:.1f}\n")
+                _write_seconds(future.stamp.with_suffix(".seconds"), seconds)
                 atomic_write_text(future.stamp, future.key)
                 timings[stem] = seconds
                 done.add(stem)

@@ -316,11 +316,16 @@ def banner(run: dict, changed: list[str]) -> dict:
     return {"cell_type": "markdown", "metadata": {"tags": ["stale-banner"]}, "source": text}
 
 
+def after_title(cells: list[dict]) -> int:
+    """Where a note under a chapter's title goes: after its first markdown cell (the seeds note, the stale
+    banner; the build puts them back there when it renders current prose over a run)."""
+    return next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"), -1) + 1
+
+
 def with_banner(nb: dict, run: dict, changed: list[str]) -> dict:
-    """A copy of the executed notebook `nb` with `banner` after its title cell (its first markdown cell)."""
+    """A copy of the executed notebook `nb` with `banner` under its title (`after_title`)."""
     nb = {**nb, "cells": list(nb["cells"])}
-    first = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"), -1)
-    nb["cells"].insert(first + 1, {**banner(run, changed), "id": "stale-banner"})
+    nb["cells"].insert(after_title(nb["cells"]), {**banner(run, changed), "id": "stale-banner"})
     return nb
 
 
