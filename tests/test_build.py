@@ -5,6 +5,7 @@ import os
 import re
 
 import pytest
+from _procs import cmdline, descendants
 
 from xalign_utils import build, layout, record as rec
 from xalign_utils.catalog import catalog_markdown, read_methods
@@ -462,26 +463,6 @@ sys.exit(cli.main(["build", "--preset", "ci", "--notebook", "00b_emergence", "--
 """
 
 
-def _descendants(pid: int) -> set[int]:
-    """The processes below `pid` (read from /proc)."""
-    from pathlib import Path
-
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        kids = {c for c, pp in parents.items() if pp == p} - found
-        found |= kids
-        todo += kids
-    return found
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads processes from /proc (Linux)")
 def test_ctrl_c_stops_a_build_at_once_in_one_line_and_leaves_nothing_running(tmp_path):
     """Ctrl-C (SIGINT to the foreground group) while a chapter runs: the build ends within seconds with exit
@@ -502,32 +483,20 @@ def test_ctrl_c_stops_a_build_at_once_in_one_line_and_leaves_nothing_running(tmp
         assert select.select([proc.stdout], [], [], 120)[0], "the build printed nothing in 120 s"
         assert "00b_emergence: running" in proc.stdout.readline()
         deadline = time.monotonic() + 120
-        while not any("ipykernel" in _cmdline(p) for p in _descendants(proc.pid)):  # the kernel is up
+        while not any("ipykernel" in cmdline(p) for p in descendants(proc.pid)):  # the kernel is up
             assert time.monotonic() < deadline, "no kernel started"
             time.sleep(0.5)
         time.sleep(2)  # inside the notebook
-        below = _descendants(proc.pid)
+        below = descendants(proc.pid)
         t0 = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
         assert time.monotonic() - t0 < 30 and proc.returncode == 130, (proc.returncode, out[-2000:])
         assert "xalign: interrupted; what finished is kept" in out and "Traceback" not in out, out[-3000:]
         deadline = time.monotonic() + 30
-        while any(_cmdline(p) for p in below) and time.monotonic() < deadline:
+        while any(cmdline(p) for p in below) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not [_cmdline(p) for p in below if _cmdline(p)], "workers or kernels outlived the interrupted build"
+        assert not [cmdline(p) for p in below if cmdline(p)], "workers or kernels outlived the interrupted build"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _cmdline(pid: int) -> str:
-    """The command line of a running process ('' when it has ended or is a zombie)."""
-    from pathlib import Path
-
-    try:
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return ""
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _procs import alive
 
 from xalign_utils import build, layout, metrics, seeds
 
@@ -283,14 +284,6 @@ def test_a_seeded_chapter_killed_with_sigkill_resumes_at_the_seed_where_it_stopp
 CHILD_PARALLEL = CHILD.replace('out / "r.csv")', 'out / "r.csv", parallel=2)')  # the seeds side by side
 
 
-def _alive(pid: int) -> bool:
-    """Whether process `pid` runs (a zombie, ended but not yet reaped, does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 def test_seeds_run_side_by_side_end_with_a_build_killed_alone(tmp_path):
     """SIGKILL to the build's own process only (not its group, as `kill PID` would): the seeds' worker
@@ -329,9 +322,9 @@ def test_seeds_run_side_by_side_end_with_a_build_killed_alone(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         deadline = time.monotonic() + 30
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not [p for p in pids if _alive(p)], "workers or kernels outlived the killed build"
+        assert not [p for p in pids if alive(p)], "workers or kernels outlived the killed build"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
